@@ -1,0 +1,34 @@
+# mozaiks-runtime — the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: help run test build lint fmt bench events
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
+
+run: ## build and start the function locally (cargo-lambda emulator), invoke every sample in events/, print responses and usage events
+	@scripts/run-local.sh
+
+test: ## every test: unit, black-box through the Runtime API, SAM template (cfn-lint)
+	$(CARGO) test --locked --all-targets
+
+build: ## release zip for Lambda (arm64) with cargo-lambda, the bundled workflows included
+	$(CARGO) lambda build --release --arm64 --output-format zip --include workflows
+	@ls -l target/lambda/bootstrap/bootstrap.zip
+
+lint: ## rustfmt, clippy -D warnings, cfn-lint
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+	cfn-lint template.yaml
+
+fmt: ## format the code
+	$(CARGO) fmt --all
+
+events: ## re-mint the development tokens in events/ (development keys only)
+	@scripts/make-events.sh
+
+build-MozaiksRuntimeFunction: ## what `sam build` runs (BuildMethod: makefile): bootstrap + workflows into $(ARTIFACTS_DIR)
+	$(CARGO) lambda build --release --arm64 --bin bootstrap
+	cp target/lambda/bootstrap/bootstrap "$(ARTIFACTS_DIR)/bootstrap"
+	cp -R workflows "$(ARTIFACTS_DIR)/workflows"

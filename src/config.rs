@@ -1,0 +1,393 @@
+//! Configuration: the environment (CONTRACT §4, §6, §7), parsed once at init into typed values.
+//!
+//! Every error names the variable at fault and says what would be accepted, so a function that
+//! refuses to start tells its operator what to change. Nothing here has a development default:
+//! keys, issuer and audience must be named explicitly by the deployment.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::auth::AuthConfig;
+
+/// Default `MOZAIKS_JWT_REQUIRED_SCOPE`.
+pub const DEFAULT_SCOPE: &str = "workflow:execute";
+/// Default `MOZAIKS_JWT_TOKEN_USE`.
+pub const DEFAULT_TOKEN_USE: &str = "execution";
+/// Default `MOZAIKS_USAGE_SOURCE`.
+pub const DEFAULT_USAGE_SOURCE: &str = "mozaiks.runtime";
+/// Default `MOZAIKS_MAX_INPUT_BYTES`: 1 MiB of execution input.
+pub const DEFAULT_MAX_INPUT_BYTES: usize = 1024 * 1024;
+/// Default `MOZAIKS_USAGE_RESERVE_MS`: time kept back from the invocation deadline to emit usage.
+pub const DEFAULT_USAGE_RESERVE_MS: u64 = 500;
+
+/// The runtime's whole configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// Launch-token verification settings and key material.
+    pub auth: AuthConfig,
+    /// Directory holding the bundled workflows.
+    pub workflows_dir: PathBuf,
+    /// Where usage events go.
+    pub usage: UsageConfig,
+    /// Largest execution input accepted (direct `input`, or the HTTP body once decoded).
+    pub max_input_bytes: usize,
+    /// Time kept back from the invocation deadline so that usage can still be emitted.
+    pub usage_reserve: Duration,
+    /// Key that protects continuations (CONTRACT §2a), when configured.
+    pub continuation_key: Option<Vec<u8>>,
+    /// Where the JWKS came from (`MOZAIKS_JWT_JWKS`, or `MOZAIKS_JWT_JWKS_FILE (path)`), for errors.
+    pub jwks_origin: Option<String>,
+}
+
+/// Usage event destination (CONTRACT §7).
+#[derive(Debug, Clone)]
+pub struct UsageConfig {
+    /// EventBridge bus name or ARN; `None` writes events to stdout.
+    pub event_bus: Option<String>,
+    /// The `Source` of every usage event.
+    pub source: String,
+}
+
+/// A configuration error: which variable, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The environment variable at fault (or the first of several).
+    pub variable: &'static str,
+    /// What is wrong and what would be accepted.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.variable, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err(variable: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup` (a variable name → its value), so tests need not
+    /// touch the process environment. Empty values count as unset, except where noted.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let task_root = get("LAMBDA_TASK_ROOT").map(PathBuf::from);
+        let resolve = |p: &str| -> PathBuf {
+            let p = Path::new(p);
+            match (&task_root, p.is_relative()) {
+                (Some(root), true) => root.join(p),
+                _ => p.to_path_buf(),
+            }
+        };
+
+        let issuer = get("MOZAIKS_JWT_ISSUER").ok_or_else(|| {
+            err(
+                "MOZAIKS_JWT_ISSUER",
+                "is required: set it to the exact `iss` your control plane puts in launch tokens",
+            )
+        })?;
+        let audience = get("MOZAIKS_JWT_AUDIENCE").ok_or_else(|| {
+            err(
+                "MOZAIKS_JWT_AUDIENCE",
+                "is required: set it to the audience launch tokens are issued for",
+            )
+        })?;
+
+        let inline_jwks = get("MOZAIKS_JWT_JWKS");
+        let jwks_file = get("MOZAIKS_JWT_JWKS_FILE");
+        let jwks_origin = match (&inline_jwks, &jwks_file) {
+            (Some(_), _) => Some("MOZAIKS_JWT_JWKS".to_owned()),
+            (None, Some(file)) => Some(format!(
+                "MOZAIKS_JWT_JWKS_FILE ({})",
+                resolve(file).display()
+            )),
+            (None, None) => None,
+        };
+        let jwks_json =
+            match (inline_jwks, jwks_file) {
+                (Some(_), Some(_)) => return Err(err(
+                    "MOZAIKS_JWT_JWKS_FILE",
+                    "cannot be combined with MOZAIKS_JWT_JWKS: configure the key set in one place",
+                )),
+                (Some(inline), None) => Some(inline),
+                (None, Some(file)) => {
+                    let path = resolve(&file);
+                    Some(std::fs::read_to_string(&path).map_err(|e| {
+                        err(
+                            "MOZAIKS_JWT_JWKS_FILE",
+                            format!("cannot read {}: {e}", path.display()),
+                        )
+                    })?)
+                }
+                (None, None) => None,
+            };
+        let hs256_secret = get("MOZAIKS_JWT_HS256_SECRET").map(String::into_bytes);
+        if let Some(secret) = &hs256_secret {
+            if secret.len() < 32 {
+                return Err(err(
+                    "MOZAIKS_JWT_HS256_SECRET",
+                    format!(
+                        "is {} bytes long; an HS256 secret must be at least 32 bytes",
+                        secret.len()
+                    ),
+                ));
+            }
+        }
+        if jwks_json.is_none() && hs256_secret.is_none() {
+            return Err(err(
+                "MOZAIKS_JWT_JWKS",
+                "no launch-token key is configured: set MOZAIKS_JWT_JWKS, MOZAIKS_JWT_JWKS_FILE \
+                 or MOZAIKS_JWT_HS256_SECRET (the runtime has no default key)",
+            ));
+        }
+
+        let required_scope = get("MOZAIKS_JWT_REQUIRED_SCOPE")
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|| DEFAULT_SCOPE.to_owned());
+        if required_scope.contains(char::is_whitespace) {
+            return Err(err(
+                "MOZAIKS_JWT_REQUIRED_SCOPE",
+                "must be a single scope token without spaces",
+            ));
+        }
+        // Set but empty disables the token-use check (CONTRACT §4).
+        let token_use = match lookup("MOZAIKS_JWT_TOKEN_USE") {
+            None => Some(DEFAULT_TOKEN_USE.to_owned()),
+            Some(v) if v.trim().is_empty() => None,
+            Some(v) => Some(v.trim().to_owned()),
+        };
+        let leeway_seconds = parse_number("MOZAIKS_JWT_LEEWAY_SECONDS", get, 30, 0, 300)?;
+
+        let workflows_dir = match get("MOZAIKS_WORKFLOWS_DIR") {
+            Some(dir) => resolve(&dir),
+            None => match &task_root {
+                Some(root) => root.join("workflows"),
+                None => PathBuf::from("workflows"),
+            },
+        };
+
+        let event_bus = get("MOZAIKS_USAGE_EVENT_BUS").map(|s| s.trim().to_owned());
+        let source = get("MOZAIKS_USAGE_SOURCE")
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|| DEFAULT_USAGE_SOURCE.to_owned());
+
+        let max_input_bytes = parse_number(
+            "MOZAIKS_MAX_INPUT_BYTES",
+            get,
+            DEFAULT_MAX_INPUT_BYTES as u64,
+            2,
+            6 * 1024 * 1024,
+        )? as usize;
+        let usage_reserve_ms = parse_number(
+            "MOZAIKS_USAGE_RESERVE_MS",
+            get,
+            DEFAULT_USAGE_RESERVE_MS,
+            0,
+            60_000,
+        )?;
+
+        let continuation_key = get("MOZAIKS_CONTINUATION_KEY").map(String::into_bytes);
+        if let Some(key) = &continuation_key {
+            if key.len() < 32 {
+                return Err(err(
+                    "MOZAIKS_CONTINUATION_KEY",
+                    format!("is {} bytes long; it must be at least 32 bytes", key.len()),
+                ));
+            }
+        }
+
+        Ok(Config {
+            auth: AuthConfig {
+                issuer: issuer.trim().to_owned(),
+                audience: audience.trim().to_owned(),
+                jwks_json,
+                hs256_secret,
+                required_scope,
+                token_use,
+                leeway_seconds,
+            },
+            workflows_dir,
+            usage: UsageConfig { event_bus, source },
+            max_input_bytes,
+            usage_reserve: Duration::from_millis(usage_reserve_ms),
+            continuation_key,
+            jwks_origin,
+        })
+    }
+}
+
+fn parse_number(
+    name: &'static str,
+    get: impl Fn(&str) -> Option<String>,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    let Some(raw) = get(name) else {
+        return Ok(default);
+    };
+    let value: u64 = raw.trim().parse().map_err(|_| {
+        err(
+            name,
+            format!("must be a whole number from {min} to {max} (default {default})"),
+        )
+    })?;
+    if !(min..=max).contains(&value) {
+        return Err(err(
+            name,
+            format!("is {value}; it must be from {min} to {max} (default {default})"),
+        ));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    fn base() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("MOZAIKS_JWT_ISSUER", "https://issuer.example"),
+            ("MOZAIKS_JWT_AUDIENCE", "mozaiks-runtime"),
+            ("MOZAIKS_JWT_HS256_SECRET", SECRET),
+        ]
+    }
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        let mut v = base();
+        v.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+        v.extend_from_slice(extra);
+        v
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let c = config(&base()).unwrap();
+        assert_eq!(c.auth.required_scope, DEFAULT_SCOPE);
+        assert_eq!(c.auth.token_use.as_deref(), Some(DEFAULT_TOKEN_USE));
+        assert_eq!(c.auth.leeway_seconds, 30);
+        assert_eq!(c.workflows_dir, PathBuf::from("workflows"));
+        assert_eq!(c.usage.source, DEFAULT_USAGE_SOURCE);
+        assert!(c.usage.event_bus.is_none());
+        assert_eq!(c.max_input_bytes, DEFAULT_MAX_INPUT_BYTES);
+        assert!(c.continuation_key.is_none());
+    }
+
+    #[test]
+    fn each_missing_or_invalid_variable_is_named() {
+        let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+            (
+                base()
+                    .into_iter()
+                    .filter(|(k, _)| *k != "MOZAIKS_JWT_ISSUER")
+                    .collect(),
+                "MOZAIKS_JWT_ISSUER",
+            ),
+            (
+                base()
+                    .into_iter()
+                    .filter(|(k, _)| *k != "MOZAIKS_JWT_AUDIENCE")
+                    .collect(),
+                "MOZAIKS_JWT_AUDIENCE",
+            ),
+            (
+                base()
+                    .into_iter()
+                    .filter(|(k, _)| *k != "MOZAIKS_JWT_HS256_SECRET")
+                    .collect(),
+                "MOZAIKS_JWT_JWKS",
+            ),
+            (
+                with(&[("MOZAIKS_JWT_HS256_SECRET", "short")]),
+                "MOZAIKS_JWT_HS256_SECRET",
+            ),
+            (
+                with(&[("MOZAIKS_JWT_LEEWAY_SECONDS", "301")]),
+                "MOZAIKS_JWT_LEEWAY_SECONDS",
+            ),
+            (
+                with(&[("MOZAIKS_JWT_LEEWAY_SECONDS", "-1")]),
+                "MOZAIKS_JWT_LEEWAY_SECONDS",
+            ),
+            (
+                with(&[("MOZAIKS_JWT_LEEWAY_SECONDS", "ten")]),
+                "MOZAIKS_JWT_LEEWAY_SECONDS",
+            ),
+            (
+                with(&[("MOZAIKS_JWT_REQUIRED_SCOPE", "a b")]),
+                "MOZAIKS_JWT_REQUIRED_SCOPE",
+            ),
+            (
+                with(&[("MOZAIKS_MAX_INPUT_BYTES", "99999999")]),
+                "MOZAIKS_MAX_INPUT_BYTES",
+            ),
+            (
+                with(&[("MOZAIKS_CONTINUATION_KEY", "short")]),
+                "MOZAIKS_CONTINUATION_KEY",
+            ),
+            (
+                with(&[("MOZAIKS_JWT_JWKS_FILE", "/nonexistent/jwks.json")]),
+                "MOZAIKS_JWT_JWKS_FILE",
+            ),
+            (
+                with(&[
+                    ("MOZAIKS_JWT_JWKS", "{}"),
+                    ("MOZAIKS_JWT_JWKS_FILE", "x.json"),
+                ]),
+                "MOZAIKS_JWT_JWKS_FILE",
+            ),
+        ];
+        for (vars, variable) in cases {
+            let e = config(&vars).expect_err(variable);
+            assert_eq!(e.variable, variable, "{e}");
+            assert!(e.to_string().starts_with(variable));
+        }
+    }
+
+    #[test]
+    fn empty_token_use_disables_the_check() {
+        let c = config(&with(&[("MOZAIKS_JWT_TOKEN_USE", "")])).unwrap();
+        assert_eq!(c.auth.token_use, None);
+    }
+
+    #[test]
+    fn relative_paths_resolve_from_the_task_root() {
+        let dir = std::env::temp_dir().join(format!("mozaiks-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("keys.json"), r#"{"keys":[]}"#).unwrap();
+        let root = dir.to_str().unwrap();
+        let c = config(&[
+            ("MOZAIKS_JWT_ISSUER", "i"),
+            ("MOZAIKS_JWT_AUDIENCE", "a"),
+            ("MOZAIKS_JWT_JWKS_FILE", "keys.json"),
+            ("LAMBDA_TASK_ROOT", root),
+        ])
+        .unwrap();
+        assert_eq!(c.auth.jwks_json.as_deref(), Some(r#"{"keys":[]}"#));
+        assert_eq!(c.workflows_dir, dir.join("workflows"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

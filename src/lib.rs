@@ -1,0 +1,33 @@
+//! MozaiksAI execution runtime: one AWS Lambda invocation = one stateless workflow execution.
+//!
+//! The flow (CONTRACT §1), and the module that owns each step:
+//!
+//! ```text
+//! event ─▶ invoke (parse) ─▶ auth (verify) ─▶ workflow (resolve, run) ─▶ usage (emit) ─▶ invoke (respond)
+//!                     └──────────── execution: one execution, end to end ────────────┘
+//! ```
+//!
+//! - [`config`]: the environment, parsed and validated once at init into typed configuration.
+//! - [`invoke`]: the edges. A Lambda event (direct payload or API Gateway / ALB / Function URL
+//!   HTTP event) becomes an [`execution::Request`]; an [`execution::ExecutionResult`] becomes the
+//!   response shape its origin expects. Nothing else knows Lambda event shapes.
+//! - [`auth`]: launch token (compact JWS) → [`auth::ExecutionContext`], with keys from
+//!   configuration only.
+//! - [`workflow`]: the Serverless Workflow DSL 1.0 engine (loading, validation, jq expressions,
+//!   task runners). It knows nothing of Lambda, JWT or EventBridge.
+//! - [`usage`]: metering and the usage events of CONTRACT §7, and the sinks that deliver them.
+//! - [`execution`]: verify → resolve → run → meter → emit → result, for one invocation.
+//! - [`problem`]: the runtime's rejections as RFC 9457 problem details.
+//! - [`time`]: wall-clock helpers (RFC 3339 timestamps).
+//!
+//! The runtime never authorizes, budgets or stops a run for policy: the token's claims are
+//! opaque data, and usage is measured and emitted, never read back.
+
+pub mod auth;
+pub mod config;
+pub mod execution;
+pub mod invoke;
+pub mod problem;
+pub mod time;
+pub mod usage;
+pub mod workflow;

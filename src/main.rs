@@ -1,0 +1,101 @@
+//! `bootstrap`: read the configuration once, build the app, serve invocations.
+//!
+//! A configuration or bundle error stops the start: it is logged and reported through the
+//! Runtime API's init-error call (what CloudWatch shows for a failed init), and the process
+//! exits non-zero.
+
+use std::task::{Context, Poll};
+
+use lambda_runtime::tower::layer::layer_fn;
+use lambda_runtime::tower::Service;
+use lambda_runtime::{layers::TracingLayer, service_fn, LambdaEvent, LambdaInvocation, Runtime};
+use mozaiks_runtime::config::Config;
+use mozaiks_runtime::execution::App;
+use mozaiks_runtime::invoke;
+use serde_json::value::RawValue;
+
+/// Error type of the init-error report.
+const INIT_ERROR_TYPE: &str = "Runtime.ConfigurationError";
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    lambda_runtime::tracing::init_default_subscriber();
+
+    let app = match Config::from_env()
+        .map_err(|e| e.to_string())
+        .and_then(|c| App::new(c).map_err(|e| e.to_string()))
+    {
+        Ok(app) => app,
+        Err(message) => {
+            tracing::error!(error = %message, "the function cannot start");
+            report_init_error(&message).await;
+            std::process::exit(1);
+        }
+    };
+    tracing::info!(workflows = app.workflow_count(), "mozaiks-runtime ready");
+
+    // Built once, shared by every invocation for the life of the process.
+    let app: &'static App = Box::leak(Box::new(app));
+    let handler = service_fn(move |event: LambdaEvent<Box<RawValue>>| async move {
+        Ok::<_, lambda_runtime::Error>(invoke::handle(app, event).await)
+    });
+    let runtime = Runtime::new(handler)
+        .layer(TracingLayer::new())
+        .layer(layer_fn(|inner| JsonGuard { inner }));
+    if let Err(e) = runtime.run().await {
+        tracing::error!(error = %e, "the Lambda runtime loop stopped");
+        std::process::exit(1);
+    }
+}
+
+/// Makes non-JSON payloads reach the handler as a marker (see [`invoke::json_guard`]) instead
+/// of failing deserialization inside the runtime as a function error.
+#[derive(Clone)]
+struct JsonGuard<S> {
+    inner: S,
+}
+
+impl<S: Service<LambdaInvocation>> Service<LambdaInvocation> for JsonGuard<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut invocation: LambdaInvocation) -> Self::Future {
+        invocation.body = invoke::json_guard(invocation.body);
+        self.inner.call(invocation)
+    }
+}
+
+/// Posts the init error to the Runtime API, as Lambda expects of a runtime that cannot start.
+async fn report_init_error(message: &str) {
+    let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else {
+        return; // not under Lambda: the log line is the report
+    };
+    let Ok(endpoint) = format!("http://{api}").parse() else {
+        return;
+    };
+    let Ok(client) = lambda_runtime_api_client::Client::builder()
+        .with_endpoint(endpoint)
+        .build()
+    else {
+        return;
+    };
+    let body = serde_json::json!({ "errorType": INIT_ERROR_TYPE, "errorMessage": message });
+    let request = lambda_runtime_api_client::build_request()
+        .method("POST")
+        .uri("/2018-06-01/runtime/init/error")
+        .header("lambda-runtime-function-error-type", INIT_ERROR_TYPE)
+        .header("content-type", "application/json")
+        .body(lambda_runtime_api_client::body::Body::from(
+            body.to_string(),
+        ));
+    if let Ok(request) = request {
+        if let Err(e) = client.call(request).await {
+            tracing::error!(error = %e, "could not report the init error to the Runtime API");
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The engine's two error types: `LoadError` (a bundle cannot be loaded) and `WorkflowError`
+//! (a run faulted, in the DSL's error model: RFC 9457 problem details with the DSL's types).
+
+use serde::Serialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Base of the DSL's standard error type URIs.
+const ERROR_TYPE_BASE: &str = "https://serverlessworkflow.io/spec/1.0.0/errors/";
+
+/// A workflow bundle could not be loaded: which file, where in it, and what to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError {
+    file: PathBuf,
+    pointer: String,
+    message: String,
+}
+
+impl LoadError {
+    /// An error at `pointer` (a JSON pointer into the document; empty for the whole file).
+    pub(crate) fn new(file: &Path, pointer: impl Into<String>, message: impl Into<String>) -> Self {
+        LoadError {
+            file: file.to_path_buf(),
+            pointer: pointer.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The file (or directory) the error is about.
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    /// JSON pointer of the offending place in the document; empty when it is the whole file.
+    pub fn pointer(&self) -> &str {
+        &self.pointer
+    }
+
+    /// What is wrong and what to do about it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.pointer.is_empty() {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(
+                f,
+                "{}: {}: {}",
+                self.file.display(),
+                self.pointer,
+                self.message
+            )
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// A fault of a run, as the DSL describes errors (RFC 9457 problem details).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkflowError {
+    /// URI of the error type, e.g. `https://serverlessworkflow.io/spec/1.0.0/errors/timeout`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Status code (HTTP semantics): 400 expression, 408 timeout, …
+    pub status: u16,
+    /// Short, human-readable summary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Human-readable explanation of this occurrence. May quote workflow data: do not log it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// JSON pointer of the component that raised it, e.g. `/do/0/greet`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+}
+
+impl WorkflowError {
+    /// An error of one of the DSL's standard types (`kind` is the last segment of its URI).
+    fn standard(kind: &str, status: u16, title: &str, detail: String, instance: &str) -> Self {
+        WorkflowError {
+            type_: format!("{ERROR_TYPE_BASE}{kind}"),
+            status,
+            title: Some(title.to_owned()),
+            detail: Some(detail),
+            instance: Some(instance.to_owned()),
+        }
+    }
+
+    /// A runtime expression failed (type `expression`, status 400).
+    pub(crate) fn expression(instance: &str, detail: String) -> Self {
+        Self::standard(
+            "expression",
+            400,
+            "Runtime expression failed",
+            detail,
+            instance,
+        )
+    }
+
+    /// The run was cut by its deadline (type `timeout`, status 408).
+    pub(crate) fn timeout(instance: &str, detail: String) -> Self {
+        Self::standard("timeout", 408, "Execution timed out", detail, instance)
+    }
+
+    /// The error type URI of a standard DSL error `kind` (e.g. `timeout`).
+    pub fn standard_type(kind: &str) -> String {
+        format!("{ERROR_TYPE_BASE}{kind}")
+    }
+}
+
+impl fmt::Display for WorkflowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.type_, self.status)?;
+        if let Some(instance) = &self.instance {
+            write!(f, " at {instance}")?;
+        }
+        if let Some(title) = &self.title {
+            write!(f, ": {title}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for WorkflowError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_error_display_names_file_and_place() {
+        let err = LoadError::new(Path::new("workflows/hello.yaml"), "/do/0/greet", "bad");
+        assert_eq!(err.to_string(), "workflows/hello.yaml: /do/0/greet: bad");
+        let err = LoadError::new(Path::new("workflows/x.yaml"), "", "not YAML");
+        assert_eq!(err.to_string(), "workflows/x.yaml: not YAML");
+    }
+
+    #[test]
+    fn workflow_error_serializes_problem_details_without_nulls() {
+        let err = WorkflowError::timeout("/do/0/a", "late".into());
+        let json = serde_json::to_value(&err).ok();
+        assert_eq!(
+            json,
+            Some(serde_json::json!({
+                "type": "https://serverlessworkflow.io/spec/1.0.0/errors/timeout",
+                "status": 408,
+                "title": "Execution timed out",
+                "detail": "late",
+                "instance": "/do/0/a"
+            }))
+        );
+        let bare = WorkflowError {
+            type_: WorkflowError::standard_type("runtime"),
+            status: 500,
+            title: None,
+            detail: None,
+            instance: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&bare).ok().as_deref(),
+            Some(
+                r#"{"type":"https://serverlessworkflow.io/spec/1.0.0/errors/runtime","status":500}"#
+            )
+        );
+    }
+}

@@ -1,0 +1,695 @@
+//! Runtime expressions: jq (via jaq) compiled once at load, evaluated many times per run.
+//!
+//! Every expression is compiled with exactly the runtime arguments (`$context`, `$input`, …)
+//! the DSL defines at its position, so a misspelt or misplaced variable is a load error.
+//! Nothing here is global: a compiled [`Expr`] owns its program, and each evaluation gets its
+//! arguments from the caller.
+
+use super::load::{child, Invalid};
+use super::value::{from_json_ref, truncate};
+use jaq_core::box_iter::box_once;
+use jaq_core::compile::Undefined;
+use jaq_core::data::JustLut;
+use jaq_core::load::{lex, parse, Arena, File, Loader};
+use jaq_core::native::Fun;
+use jaq_core::{Ctx, Cv, Exn, Native, ValXs, Vars};
+use jaq_json::Val;
+use serde_json::Value;
+
+/// How jaq sees our data: plain `Val`s, no global data besides the program.
+type Data = JustLut<Val>;
+/// A compiled jq program.
+type Filter = jaq_core::Filter<Data>;
+/// A parsed jq definition of the standard library.
+type Def = jaq_core::load::parse::Def<&'static str>;
+
+/// Longest error message taken from jq (they can quote whole values).
+const MAX_MESSAGE: usize = 400;
+
+/// A runtime expression argument (a jq variable provided by the runtime).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arg {
+    /// `$context`: the workflow's context data.
+    Context,
+    /// `$input`: the task's transformed input.
+    Input,
+    /// `$output`: the task's transformed output.
+    Output,
+    /// `$secrets`: the workflow's secrets.
+    Secrets,
+    /// `$task`: the task descriptor.
+    Task,
+    /// `$workflow`: the workflow descriptor.
+    Workflow,
+    /// `$runtime`: the runtime descriptor.
+    Runtime,
+    /// `$execution`: execution id and the ExecutionContext claims (mozaiks extension).
+    Execution,
+}
+
+impl Arg {
+    /// Every runtime argument, in declaration order.
+    const ALL: [Arg; 8] = [
+        Arg::Context,
+        Arg::Input,
+        Arg::Output,
+        Arg::Secrets,
+        Arg::Task,
+        Arg::Workflow,
+        Arg::Runtime,
+        Arg::Execution,
+    ];
+
+    /// The jq variable name, with its `$`.
+    pub(crate) const fn var(self) -> &'static str {
+        match self {
+            Arg::Context => "$context",
+            Arg::Input => "$input",
+            Arg::Output => "$output",
+            Arg::Secrets => "$secrets",
+            Arg::Task => "$task",
+            Arg::Workflow => "$workflow",
+            Arg::Runtime => "$runtime",
+            Arg::Execution => "$execution",
+        }
+    }
+}
+
+/// Where an expression sits in a workflow; decides the runtime arguments it can use
+/// (the table "Runtime expression arguments" of the DSL, plus `$execution` everywhere).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Position {
+    /// The workflow's `input.from`.
+    WorkflowInputFrom,
+    /// The workflow's `output.as`.
+    WorkflowOutputAs,
+    /// A task's `if`.
+    TaskIf,
+    /// A task's `input.from`.
+    TaskInputFrom,
+    /// The task's own definition (e.g. the values of `set`).
+    TaskDefinition,
+    /// A task's `output.as`.
+    TaskOutputAs,
+    /// A task's `export.as`.
+    TaskExportAs,
+}
+
+impl Position {
+    /// The runtime arguments available at this position.
+    pub(crate) const fn args(self) -> &'static [Arg] {
+        use Arg::*;
+        match self {
+            Position::WorkflowInputFrom => &[Secrets, Workflow, Runtime, Execution],
+            Position::WorkflowOutputAs => &[Context, Secrets, Workflow, Runtime, Execution],
+            Position::TaskIf | Position::TaskInputFrom => {
+                &[Context, Secrets, Task, Workflow, Runtime, Execution]
+            }
+            Position::TaskDefinition | Position::TaskOutputAs => {
+                &[Context, Input, Secrets, Task, Workflow, Runtime, Execution]
+            }
+            Position::TaskExportAs => &[
+                Context, Input, Output, Secrets, Task, Workflow, Runtime, Execution,
+            ],
+        }
+    }
+
+    /// How a person would name this position in an error message.
+    const fn describe(self) -> &'static str {
+        match self {
+            Position::WorkflowInputFrom => "the workflow's `input.from`",
+            Position::WorkflowOutputAs => "the workflow's `output.as`",
+            Position::TaskIf => "a task's `if`",
+            Position::TaskInputFrom => "a task's `input.from`",
+            Position::TaskDefinition => "a task's definition",
+            Position::TaskOutputAs => "a task's `output.as`",
+            Position::TaskExportAs => "a task's `export.as`",
+        }
+    }
+}
+
+/// The values of the runtime arguments for one evaluation (unavailable ones are never read).
+pub(crate) struct Args<'a> {
+    /// `$context`.
+    pub context: &'a Val,
+    /// `$input`.
+    pub input: &'a Val,
+    /// `$output`.
+    pub output: &'a Val,
+    /// `$secrets`.
+    pub secrets: &'a Val,
+    /// `$task`.
+    pub task: &'a Val,
+    /// `$workflow`.
+    pub workflow: &'a Val,
+    /// `$runtime`.
+    pub runtime: &'a Val,
+    /// `$execution`.
+    pub execution: &'a Val,
+}
+
+impl Args<'_> {
+    fn get(&self, arg: Arg) -> &Val {
+        match arg {
+            Arg::Context => self.context,
+            Arg::Input => self.input,
+            Arg::Output => self.output,
+            Arg::Secrets => self.secrets,
+            Arg::Task => self.task,
+            Arg::Workflow => self.workflow,
+            Arg::Runtime => self.runtime,
+            Arg::Execution => self.execution,
+        }
+    }
+}
+
+/// An expression that failed at run time: where it is and what jq said.
+#[derive(Debug)]
+pub(crate) struct EvalError {
+    /// JSON pointer of the expression in the document.
+    pub pointer: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// A compiled jq expression.
+pub(crate) struct Expr {
+    filter: Filter,
+    /// The declared runtime arguments, in the order of the program's global variables.
+    args: Box<[Arg]>,
+    /// JSON pointer of the expression in its document (for error details).
+    pointer: Box<str>,
+}
+
+impl Expr {
+    /// Whether this expression reads runtime argument `arg`.
+    pub(crate) fn uses(&self, arg: Arg) -> bool {
+        self.args.contains(&arg)
+    }
+
+    /// Runs the expression on `input`. No output is `null`; more than one is an error.
+    pub(crate) fn eval(&self, input: Val, args: &Args<'_>) -> Result<Val, EvalError> {
+        let fail = |message: String| EvalError {
+            pointer: self.pointer.to_string(),
+            message,
+        };
+        let vars = Vars::new(self.args.iter().map(|arg| args.get(*arg).clone()));
+        let ctx = Ctx::<Data>::new(&self.filter.lut, vars);
+        let mut outputs = self.filter.id.run((ctx, input));
+        let first = match outputs.next() {
+            None => return Ok(Val::Null),
+            Some(result) => result.map_err(|exn| fail(exception_message(exn)))?,
+        };
+        match outputs.next() {
+            None => Ok(first),
+            Some(Err(exn)) => Err(fail(exception_message(exn))),
+            Some(Ok(_)) => Err(fail(
+                "the expression produced more than one value; collect them with `[ … ]` or pick one with `first(…)`".into(),
+            )),
+        }
+    }
+}
+
+/// Renders a jq exception without ever exiting the process (jaq's `unwrap_valr` would, on `halt`).
+fn exception_message(exn: Exn<'_, Val>) -> String {
+    match exn.get_err() {
+        Ok(err) => {
+            let text = match err.into_val() {
+                Val::TStr(bytes) | Val::BStr(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                other => other.to_string(),
+            };
+            format!("jq: {}", truncate(&text, MAX_MESSAGE))
+        }
+        Err(exn) => match exn.get_halt() {
+            Ok(code) => format!("jq: the expression called `halt` (exit code {code}); a workflow cannot stop the runtime, raise an error instead"),
+            Err(_) => "jq: an internal control-flow exception escaped the expression".into(),
+        },
+    }
+}
+
+/// A value whose strings may be runtime expressions, evaluated into a value.
+pub(crate) enum Template {
+    /// No expression inside: used as is.
+    Const(Val),
+    /// A runtime expression.
+    Expr(Expr),
+    /// An array with expressions inside.
+    Array(Box<[Template]>),
+    /// An object with expressions inside (keys are literal).
+    Object(Box<[(Val, Template)]>),
+}
+
+impl Template {
+    /// Evaluates every expression inside against `input`, keeping the shape.
+    pub(crate) fn eval(&self, input: &Val, args: &Args<'_>) -> Result<Val, EvalError> {
+        match self {
+            Template::Const(value) => Ok(value.clone()),
+            Template::Expr(expr) => expr.eval(input.clone(), args),
+            Template::Array(items) => items.iter().map(|item| item.eval(input, args)).collect(),
+            Template::Object(entries) => Ok(Val::obj(
+                entries
+                    .iter()
+                    .map(|(key, value)| Ok((key.clone(), value.eval(input, args)?)))
+                    .collect::<Result<_, EvalError>>()?,
+            )),
+        }
+    }
+
+    /// Whether any expression inside reads runtime argument `arg`.
+    pub(crate) fn uses(&self, arg: Arg) -> bool {
+        match self {
+            Template::Const(_) => false,
+            Template::Expr(expr) => expr.uses(arg),
+            Template::Array(items) => items.iter().any(|item| item.uses(arg)),
+            Template::Object(entries) => entries.iter().any(|(_, value)| value.uses(arg)),
+        }
+    }
+}
+
+/// If `text` is a runtime expression `${ … }` (strict mode), its jq source.
+pub(crate) fn strip_expression(text: &str) -> Option<&str> {
+    Some(text.trim().strip_prefix("${")?.strip_suffix('}')?.trim())
+}
+
+/// Compiles expressions; holds the parsed jq standard library so it is parsed once per load.
+pub(crate) struct ExprCompiler {
+    defs: Vec<Def>,
+}
+
+impl ExprCompiler {
+    /// Parses the jq standard library definitions.
+    pub(crate) fn new() -> Self {
+        ExprCompiler {
+            defs: jaq_core::defs()
+                .chain(jaq_std::defs())
+                .chain(jaq_json::defs())
+                .collect(),
+        }
+    }
+
+    /// Compiles jq `code` found at `pointer`; the error is a message for a person.
+    pub(crate) fn compile(
+        &self,
+        code: &str,
+        position: Position,
+        pointer: &str,
+    ) -> Result<Expr, String> {
+        if code.trim().is_empty() {
+            return Err("the expression is empty; write a jq filter, e.g. `${ . }`".into());
+        }
+        // Declare only the arguments the text mentions: fewer variables to bind per run.
+        let args: Box<[Arg]> = position
+            .args()
+            .iter()
+            .copied()
+            .filter(|arg| code.contains(arg.var()))
+            .collect();
+        let arena = Arena::default();
+        let loader = Loader::new(self.defs.iter().cloned());
+        let modules = loader
+            .load(&arena, File { code, path: () })
+            .map_err(|errors| load_errors(code, errors))?;
+        let filter = jaq_core::Compiler::<_, Data>::default()
+            .with_funs(funs())
+            .with_global_vars(args.iter().map(|arg| arg.var()))
+            .compile(modules)
+            .map_err(|errors| compile_errors(errors, position))?;
+        Ok(Expr {
+            filter,
+            args,
+            pointer: pointer.into(),
+        })
+    }
+
+    /// Compiles a field that is always an expression (`if`, `input.from`, …): `${ … }` or bare jq.
+    pub(crate) fn field(
+        &self,
+        code: &str,
+        position: Position,
+        pointer: &str,
+    ) -> Result<Expr, Invalid> {
+        let code = strip_expression(code).unwrap_or(code);
+        self.compile(code, position, pointer)
+            .map_err(|message| Invalid::new(pointer, message))
+    }
+
+    /// Compiles a value whose strings that are entirely `${ … }` are expressions.
+    pub(crate) fn template(
+        &self,
+        value: &Value,
+        position: Position,
+        pointer: &str,
+    ) -> Result<Template, Invalid> {
+        Ok(match value {
+            Value::String(text) => match strip_expression(text) {
+                Some(code) => Template::Expr(
+                    self.compile(code, position, pointer)
+                        .map_err(|message| Invalid::new(pointer, message))?,
+                ),
+                None => Template::Const(from_json_ref(value)),
+            },
+            Value::Array(items) => {
+                let items = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| self.template(item, position, &child(pointer, &i.to_string())))
+                    .collect::<Result<Box<[_]>, _>>()?;
+                if items.iter().all(|item| matches!(item, Template::Const(_))) {
+                    Template::Const(from_json_ref(value))
+                } else {
+                    Template::Array(items)
+                }
+            }
+            Value::Object(entries) => {
+                let entries = entries
+                    .iter()
+                    .map(|(key, item)| {
+                        let item = self.template(item, position, &child(pointer, key))?;
+                        Ok((Val::from(key.clone()), item))
+                    })
+                    .collect::<Result<Box<[_]>, Invalid>>()?;
+                if entries
+                    .iter()
+                    .all(|(_, item)| matches!(item, Template::Const(_)))
+                {
+                    Template::Const(from_json_ref(value))
+                } else {
+                    Template::Object(entries)
+                }
+            }
+            other => Template::Const(from_json_ref(other)),
+        })
+    }
+}
+
+/// The jq native filters, minus what must not reach a workflow: `env` (the process
+/// environment holds credentials) answers `{}`, and `debug`/`stderr` do not log (workflow
+/// data may hold claims or secrets).
+fn funs() -> impl Iterator<Item = Fun<Data>> {
+    jaq_core::funs::<Data>()
+        .chain(jaq_std::funs::<Data>())
+        .chain(jaq_json::funs::<Data>())
+        .map(|(name, args, native)| match name {
+            "env" => (name, args, Native::<Data>::new(empty_object)),
+            "debug_empty" | "stderr_empty" => (name, args, Native::<Data>::new(nothing)),
+            _ => (name, args, native),
+        })
+}
+
+fn empty_object<'a>(_: Cv<'a, Data>) -> ValXs<'a, Val> {
+    box_once(Ok(Val::obj(jaq_json::Map::default())))
+}
+
+fn nothing<'a>(_: Cv<'a, Data>) -> ValXs<'a, Val> {
+    Box::new(core::iter::empty())
+}
+
+/// Byte offset of `part` inside `code`, if `part` is a slice of it.
+fn offset(code: &str, part: &str) -> Option<usize> {
+    (part.as_ptr() as usize)
+        .checked_sub(code.as_ptr() as usize)
+        .filter(|at| *at <= code.len())
+}
+
+/// " at character N" (1-based, counted in characters) when the place is known.
+fn at(code: &str, part: &str) -> String {
+    match offset(code, part) {
+        Some(bytes) => format!(
+            " at character {} of the expression",
+            code[..bytes].chars().count() + 1
+        ),
+        None => String::new(),
+    }
+}
+
+fn load_errors(code: &str, errors: jaq_core::load::Errors<&str, ()>) -> String {
+    let mut messages = Vec::new();
+    for (_file, error) in errors {
+        match error {
+            jaq_core::load::Error::Io(imports) => {
+                for (path, _) in imports {
+                    messages.push(format!(
+                        "jq: cannot import or include `{path}`: workflow expressions cannot load modules"
+                    ));
+                }
+            }
+            jaq_core::load::Error::Lex(lex_errors) => {
+                for (expected, rest) in lex_errors {
+                    let expected = match expected {
+                        lex::Expect::Delim("(") => "a closing `)`".to_owned(),
+                        lex::Expect::Delim("[") => "a closing `]`".to_owned(),
+                        lex::Expect::Delim("{") => "a closing `}`".to_owned(),
+                        lex::Expect::Delim("\"") => "a closing quote `\"`".to_owned(),
+                        lex::Expect::Delim(open) => format!("a closing delimiter for `{open}`"),
+                        other => other.as_str().to_owned(),
+                    };
+                    messages.push(format!("jq: expected {expected}{}", at(code, rest)));
+                }
+            }
+            jaq_core::load::Error::Parse(parse_errors) => {
+                for (expected, found) in parse_errors {
+                    let found_text = if found.is_empty() {
+                        "the end of the expression".to_owned()
+                    } else {
+                        format!("`{found}`")
+                    };
+                    messages.push(format!(
+                        "jq: expected {}, found {found_text}{}",
+                        parse_expect(&expected),
+                        at(code, found)
+                    ));
+                }
+            }
+        }
+    }
+    if messages.is_empty() {
+        messages.push("jq: the expression could not be parsed".into());
+    }
+    messages.join("; ")
+}
+
+fn parse_expect(expected: &parse::Expect<&str>) -> String {
+    match expected {
+        parse::Expect::Just(token) => format!("`{token}`"),
+        other => other.as_str().to_owned(),
+    }
+}
+
+fn compile_errors(errors: jaq_core::compile::Errors<&str, ()>, position: Position) -> String {
+    let mut messages = Vec::new();
+    for (_file, undefined) in errors {
+        for (name, kind) in undefined {
+            messages.push(match kind {
+                Undefined::Var => undefined_variable(name, position),
+                Undefined::Filter(arity) => {
+                    format!("jq: undefined filter `{name}/{arity}`")
+                }
+                other => format!("jq: undefined {} `{name}`", other.as_str()),
+            });
+        }
+    }
+    if messages.is_empty() {
+        messages.push("jq: the expression could not be compiled".into());
+    }
+    messages.join("; ")
+}
+
+fn undefined_variable(name: &str, position: Position) -> String {
+    let available = position
+        .args()
+        .iter()
+        .map(|arg| arg.var())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if Arg::ALL.iter().any(|arg| arg.var() == name) {
+        format!(
+            "jq: `{name}` is not available in {}; available there: {available}",
+            position.describe()
+        )
+    } else {
+        format!("jq: undefined variable `{name}`; the runtime provides {available} here")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workflow::value::{object, string, to_json};
+    use serde_json::json;
+
+    fn compile(code: &str, position: Position) -> Result<Expr, String> {
+        ExprCompiler::new().compile(code, position, "/x")
+    }
+
+    fn null_args(f: impl FnOnce(&Args<'_>)) {
+        let null = Val::Null;
+        f(&Args {
+            context: &null,
+            input: &null,
+            output: &null,
+            secrets: &null,
+            task: &null,
+            workflow: &null,
+            runtime: &null,
+            execution: &null,
+        });
+    }
+
+    #[test]
+    fn strips_runtime_expressions() {
+        assert_eq!(strip_expression("${ .a }"), Some(".a"));
+        assert_eq!(strip_expression("  ${.a}\n"), Some(".a"));
+        assert_eq!(strip_expression("Hello ${ .a }"), None);
+        assert_eq!(strip_expression(".a"), None);
+    }
+
+    #[test]
+    fn evaluates_with_declared_arguments_only() {
+        let expr = compile("$execution.id + .x", Position::TaskDefinition);
+        let expr = match expr {
+            Ok(expr) => expr,
+            Err(e) => panic!("{e}"),
+        };
+        assert!(expr.uses(Arg::Execution));
+        assert!(!expr.uses(Arg::Context));
+        let execution = object([("id", string("run-"))]);
+        let null = Val::Null;
+        let args = Args {
+            context: &null,
+            input: &null,
+            output: &null,
+            secrets: &null,
+            task: &null,
+            workflow: &null,
+            runtime: &null,
+            execution: &execution,
+        };
+        let out = expr
+            .eval(object([("x", string("7"))]), &args)
+            .map_err(|e| e.message);
+        assert_eq!(out.and_then(|v| to_json(&v)), Ok(json!("run-7")));
+    }
+
+    #[test]
+    fn misplaced_argument_is_explained() {
+        let err = compile("$output", Position::TaskInputFrom).err();
+        let err = err.unwrap_or_default();
+        assert!(
+            err.contains("`$output` is not available in a task's `input.from`"),
+            "{err}"
+        );
+        let err = compile("$foo", Position::TaskDefinition)
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("undefined variable `$foo`"), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_say_where() {
+        let err = compile(".a | ", Position::TaskDefinition)
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("expected"), "{err}");
+        let err = compile("(.a", Position::TaskDefinition)
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("jq:"), "{err}");
+        let err = compile("nosuchfilter", Position::TaskDefinition)
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("undefined filter `nosuchfilter/0`"), "{err}");
+        let err = compile("import \"x\" as x; .", Position::TaskDefinition)
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("cannot load modules"), "{err}");
+        let err = compile("  ", Position::TaskDefinition)
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("empty"), "{err}");
+    }
+
+    #[test]
+    fn halt_is_an_error_not_an_exit() {
+        let expr = compile("halt_error", Position::TaskDefinition);
+        let Ok(expr) = expr else { panic!("compiles") };
+        null_args(|args| {
+            let err = expr.eval(Val::Null, args).err().map(|e| e.message);
+            assert!(err.unwrap_or_default().contains("halt"));
+        });
+    }
+
+    #[test]
+    fn env_is_empty_and_outputs_are_single() {
+        let Ok(env) = compile("env", Position::TaskDefinition) else {
+            panic!("compiles")
+        };
+        let Ok(many) = compile(".[]", Position::TaskDefinition) else {
+            panic!("compiles")
+        };
+        let Ok(none) = compile("empty", Position::TaskDefinition) else {
+            panic!("compiles")
+        };
+        let Ok(debug) = compile("debug | stderr", Position::TaskDefinition) else {
+            panic!("compiles")
+        };
+        null_args(|args| {
+            let out = env.eval(Val::Null, args).map_err(|e| e.message);
+            assert_eq!(out.and_then(|v| to_json(&v)), Ok(json!({})));
+            let err = many.eval([Val::Null, Val::Null].into_iter().collect(), args);
+            assert!(err
+                .err()
+                .map(|e| e.message)
+                .unwrap_or_default()
+                .contains("more than one value"));
+            let out = none.eval(Val::Null, args).map_err(|e| e.message);
+            assert_eq!(out.and_then(|v| to_json(&v)), Ok(json!(null)));
+            let out = debug.eval(string("x"), args).map_err(|e| e.message);
+            assert_eq!(out.and_then(|v| to_json(&v)), Ok(json!("x")));
+        });
+    }
+
+    #[test]
+    fn runtime_errors_carry_message_and_pointer() {
+        let Ok(expr) = compile(".a.b", Position::TaskDefinition) else {
+            panic!("compiles")
+        };
+        let Ok(raise) = compile("error(\"boom\")", Position::TaskDefinition) else {
+            panic!("compiles")
+        };
+        null_args(|args| {
+            let err = expr.eval(object([("a", string("s"))]), args).err();
+            let err = err.map(|e| (e.pointer, e.message)).unwrap_or_default();
+            assert_eq!(err.0, "/x");
+            assert!(err.1.starts_with("jq: cannot index"), "{}", err.1);
+            let err = raise.eval(Val::Null, args).err().map(|e| e.message);
+            assert_eq!(err.as_deref(), Some("jq: boom"));
+        });
+    }
+
+    #[test]
+    fn templates_keep_literals_and_evaluate_nested_expressions() {
+        let compiler = ExprCompiler::new();
+        let doc = json!({"lit": "a ${ .x }", "n": 1, "nested": {"list": ["${ .x }", 2]}});
+        let template = compiler.template(&doc, Position::TaskDefinition, "/set");
+        let Ok(template) = template else {
+            panic!("compiles")
+        };
+        assert!(matches!(template, Template::Object(_)));
+        null_args(|args| {
+            let out = template
+                .eval(&object([("x", string("X"))]), args)
+                .map_err(|e| e.message);
+            let expected = json!({"lit": "a ${ .x }", "n": 1, "nested": {"list": ["X", 2]}});
+            assert_eq!(out.and_then(|v| to_json(&v)), Ok(expected));
+        });
+        let constant = compiler.template(&json!({"a": [1, "b"]}), Position::TaskDefinition, "/set");
+        assert!(matches!(constant, Ok(Template::Const(_))));
+        let bad = compiler.template(
+            &json!({"a": ["${ $nope }"]}),
+            Position::TaskDefinition,
+            "/set",
+        );
+        let bad = bad.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(bad.starts_with("/set/a/0: "), "{bad}");
+    }
+}
