@@ -40,25 +40,43 @@ for _ in $(seq 1 120); do
 done
 
 status=0
-for event in events/*.json; do
+for event in events/direct.json $(ls events/*.json | grep -v '/direct.json$'); do
   echo
   echo "==> invoke $event"
-  before=$(wc -l <"$log")
   if ! response=$(cargo lambda invoke bootstrap -A 127.0.0.1 -P "$port" --data-file "$event" -o json 2>&1); then
     status=1
   fi
-  echo "response:"
-  echo "$response" | python3 -m json.tool 2>/dev/null || echo "$response"
-  # Usage events are the function's stdout lines that start with {"usage_event":
-  usage=$(tail -n +"$((before + 1))" "$log" | grep -o '{"usage_event".*' || true)
-  if [ -n "$usage" ]; then
-    echo "usage events:"
-    echo "$usage" | python3 -c 'import json,sys
-for line in sys.stdin:
-    print(json.dumps(json.loads(line), indent=2))'
-  else
-    echo "usage events: none (the request was rejected, or did not run)"
-  fi
+  # Print the response, then its usage events: the function's stdout lines {"usage_event": …}
+  # that carry its execution id (written before the response; the emulator may relay them a
+  # moment later, so wait up to 5 s for them).
+  RESPONSE="$response" LOG="$log" python3 - <<'PY' || status=1
+import json, os, time
+raw = os.environ["RESPONSE"]
+try:
+    response = json.loads(raw)
+except ValueError:
+    print(raw)
+    raise SystemExit(1)
+print("response:")
+print(json.dumps(response, indent=2))
+result = json.loads(response["body"]) if isinstance(response.get("body"), str) else response
+execution_id, ran = result.get("execution_id"), result.get("status") in ("completed", "faulted")
+lines, deadline = [], time.monotonic() + 5
+while ran and not lines and time.monotonic() < deadline:
+    with open(os.environ["LOG"], errors="replace") as f:
+        lines = [l[l.index('{"usage_event"'):] for l in f if '{"usage_event"' in l and execution_id in l]
+    if not lines:
+        time.sleep(0.1)
+if lines:
+    print("usage events:")
+    for line in lines:
+        print(json.dumps(json.loads(line), indent=2))
+elif ran:
+    print("usage events: none found in the function's output")
+    raise SystemExit(1)
+else:
+    print("usage events: none (the request was rejected; nothing ran)")
+PY
 done
 echo
 echo "==> stopping the emulator"

@@ -14,7 +14,7 @@
 pub mod direct;
 pub mod http;
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
@@ -85,7 +85,7 @@ pub async fn handle(app: &App, event: LambdaEvent<Box<RawValue>>) -> Response {
     let invocation = Invocation {
         execution_id: new_execution_id(),
         request_id: context.request_id,
-        deadline: UNIX_EPOCH + Duration::from_millis(context.deadline),
+        deadline: deadline_of(context.deadline, SystemTime::now()),
     };
     let span = tracing::info_span!("execution", execution_id = %invocation.execution_id);
     async move {
@@ -98,6 +98,20 @@ pub async fn handle(app: &App, event: LambdaEvent<Box<RawValue>>) -> Response {
     }
     .instrument(span)
     .await
+}
+
+/// Deadlines before this instant (2001-09-09, 10^12 ms) cannot be epoch times.
+const EARLIEST_EPOCH_DEADLINE_MS: u64 = 1_000_000_000_000;
+
+/// The invocation deadline from `Lambda-Runtime-Deadline-Ms`. Lambda sends epoch milliseconds;
+/// some local emulators (cargo-lambda's among them) send the function timeout in milliseconds
+/// instead, which is read as that long from now rather than as a deadline in 1970.
+pub fn deadline_of(deadline_ms: u64, now: SystemTime) -> SystemTime {
+    if deadline_ms < EARLIEST_EPOCH_DEADLINE_MS {
+        now + Duration::from_millis(deadline_ms)
+    } else {
+        UNIX_EPOCH + Duration::from_millis(deadline_ms)
+    }
 }
 
 /// Replaces a payload that is not valid JSON by a marker object, so that the handler answers it
@@ -140,6 +154,17 @@ mod tests {
         );
         // A direct payload that merely has a field named like an HTTP one stays direct.
         assert_eq!(kind(r#"{"httpMethod":"POST"}"#), EventKind::Direct);
+    }
+
+    #[test]
+    fn deadlines_are_epoch_milliseconds_or_an_emulator_timeout() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_795_560_741);
+        let epoch = 1_795_560_744_000;
+        assert_eq!(
+            deadline_of(epoch, now),
+            UNIX_EPOCH + Duration::from_millis(epoch)
+        );
+        assert_eq!(deadline_of(600_000, now), now + Duration::from_secs(600));
     }
 
     #[test]
