@@ -570,6 +570,15 @@ fn logs_are_json_lines_with_request_and_execution_ids_and_never_a_token() {
         bad["execution_id"].as_str().unwrap(),
     ];
 
+    // Log lines travel through a pipe: wait for each execution's last line before reading.
+    for (id, last) in execution_ids
+        .iter()
+        .zip(["execution finished", "execution rejected"])
+    {
+        f.process
+            .wait_stdout_line(|l| l.contains(id) && l.contains(last), WAIT)
+            .unwrap_or_else(|| panic!("no `{last}` log line for {id}"));
+    }
     let lines = f.process.stdout_lines();
     let logs: Vec<Value> = lines
         .iter()
