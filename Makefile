@@ -32,3 +32,6 @@ build-MozaiksRuntimeFunction: ## what `sam build` runs (BuildMethod: makefile): 
 	$(CARGO) lambda build --release --arm64 --bin bootstrap
 	cp target/lambda/bootstrap/bootstrap "$(ARTIFACTS_DIR)/bootstrap"
 	cp -R workflows "$(ARTIFACTS_DIR)/workflows"
+
+bench: ## benchmarks (criterion, Runtime API cold/warm vs. an echo floor, PyJWT, zip sizes) → BENCHMARKS.md
+	@scripts/bench.sh
