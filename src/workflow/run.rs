@@ -18,6 +18,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::SystemTime;
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
 /// The value of absent runtime arguments (never read: expressions only declare available ones).
 static NULL: Val = Val::Null;
@@ -205,7 +206,15 @@ impl<'w> Runner<'w> {
                         "the execution deadline passed before this task could start".into(),
                     ));
                 }
-                let (output, flow) = self.task(task, data).await?;
+                // One span per task: logs inside it carry the task's reference, and a
+                // subscriber sees which tasks ran in which order (the CTK's `X should run
+                // first`). `skipped` is set when `if` skips the task.
+                let span = tracing::debug_span!(
+                    "task",
+                    reference = &*task.reference,
+                    skipped = tracing::field::Empty
+                );
+                let (output, flow) = self.task(task, data).instrument(span).await?;
                 data = output;
                 match flow {
                     Flow::Continue => index += 1,
@@ -238,6 +247,7 @@ impl<'w> Runner<'w> {
                 .eval(raw.clone(), &self.args(&NULL, &NULL, &descriptor))
                 .map_err(fault)?;
             if !truthy(&verdict) {
+                tracing::Span::current().record("skipped", true);
                 return Ok((raw, Flow::Continue));
             }
         }
