@@ -25,6 +25,9 @@ lint: ## rustfmt, clippy -D warnings, cfn-lint
 fmt: ## format the code
 	$(CARGO) fmt --all
 
+bench: ## criterion benchmarks (launch-token verifications per second per algorithm; release profile, slow to build once)
+	$(CARGO) bench --locked
+
 events: ## re-mint the development tokens in events/ (development keys only)
 	@scripts/make-events.sh
 
