@@ -13,7 +13,7 @@ echo "==> release binaries (bootstrap, echo floor)"
 cargo build --locked --release --bin bootstrap --example echo
 
 echo "==> criterion benches"
-cargo bench --locked --bench runtime -- --noplot 2>&1 | tee "$out/criterion.txt"
+cargo bench --locked --bench runtime --bench verify -- --noplot 2>&1 | tee "$out/criterion.txt"
 
 echo "==> Runtime API harness (cold start, warm latency, RSS)"
 cargo bench --locked --bench lambda -- --cold "${BENCH_COLD:-20}" --warm "${BENCH_WARM:-1000}" | tail -n 1 >"$out/lambda.json"
