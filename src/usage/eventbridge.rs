@@ -14,10 +14,13 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use aws_sdk_eventbridge::config::interceptors::BeforeTransmitInterceptorContextMut;
 use aws_sdk_eventbridge::config::retry::RetryConfig;
 use aws_sdk_eventbridge::config::timeout::TimeoutConfig;
-use aws_sdk_eventbridge::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_eventbridge::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_eventbridge::config::{
+    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
+};
+use aws_sdk_eventbridge::error::{BoxError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_eventbridge::operation::put_events::PutEventsError;
 use aws_sdk_eventbridge::primitives::DateTime;
 use aws_sdk_eventbridge::types::{PutEventsRequestEntry, PutEventsResultEntry};
@@ -203,37 +206,58 @@ impl EventBridge {
         &self.source
     }
 
-    /// Opens the connection (DNS, TCP, TLS) and signs once at init, so that the first
-    /// invocation's delivery does not pay for it: a PutEvents call without entries, which
-    /// EventBridge refuses (ValidationException) without putting anything. Bounded; its outcome
-    /// only logged.
+    /// Opens the connection (DNS, TCP, TLS) at init, so that the first invocation's delivery
+    /// does not pay for it. The request is a PutEvents call stripped of its `X-Amz-Target`
+    /// ([`NotAnApiCall`]): EventBridge refuses it before any operation runs, so nothing is put,
+    /// no PutEvents metric or log counts it, and the connection stays in the client's pool.
+    /// Bounded; its outcome is only logged.
     pub async fn warm_up(&self) {
         let started = Instant::now();
         let call = self
             .client
             .put_events()
             .set_entries(Some(Vec::new()))
+            .customize()
+            .interceptor(NotAnApiCall)
             .send();
         let answer = tokio::time::timeout(WARM_UP_TIMEOUT, call).await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
         match answer {
-            Ok(Ok(_)) => tracing::debug!(elapsed_ms, "EventBridge connection warmed up"),
-            // The expected answer: the service was reached and refused the empty call.
-            Ok(Err(SdkError::ServiceError(e))) => tracing::debug!(
-                elapsed_ms,
-                code = e.err().code().unwrap_or("unknown"),
-                "EventBridge connection warmed up"
-            ),
+            // The service was reached (and, as expected, named no operation or refused it).
+            Ok(Ok(_)) | Ok(Err(SdkError::ServiceError(_))) => {
+                tracing::debug!(elapsed_ms, "EventBridge connection opened at init")
+            }
             Ok(Err(e)) => tracing::warn!(
                 elapsed_ms,
                 error = %DisplayErrorContext(&e),
-                "could not reach EventBridge at init; usage delivery will retry per invocation"
+                "could not reach EventBridge at init; usage delivery will try per invocation"
             ),
             Err(_) => tracing::warn!(
                 elapsed_ms,
-                "EventBridge did not answer at init; usage delivery will retry per invocation"
+                "EventBridge did not answer at init; usage delivery will try per invocation"
             ),
         }
+    }
+}
+
+/// Makes the warm-up request name no operation: without `X-Amz-Target`, EventBridge's JSON
+/// protocol has nothing to run, and answers with an error.
+#[derive(Debug)]
+struct NotAnApiCall;
+
+impl Intercept for NotAnApiCall {
+    fn name(&self) -> &'static str {
+        "MozaiksWarmUpNotAnApiCall"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        context.request_mut().headers_mut().remove("x-amz-target");
+        Ok(())
     }
 }
 
@@ -251,13 +275,10 @@ impl PutEvents for EventBridge {
                     .build()
             })
             .collect();
-        match self
-            .client
-            .put_events()
-            .set_entries(Some(request))
-            .send()
-            .await
-        {
+        // Boxed: the SDK's send future is deep enough to overflow the compiler's layout
+        // queries when nested in the runtime's handler future; one allocation per call.
+        let call = Box::pin(self.client.put_events().set_entries(Some(request)).send());
+        match call.await {
             Ok(output) => Ok(output.entries().iter().map(entry_outcome).collect()),
             Err(e) => Err(call_error(&e)),
         }

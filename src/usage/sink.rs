@@ -166,7 +166,8 @@ impl Sink {
                         error: u.error.clone(),
                     })
                     .collect();
-                let delivery_ms = started.elapsed().as_millis() as u64;
+                // Milliseconds with microsecond precision.
+                let delivery_ms = started.elapsed().as_micros() as f64 / 1000.0;
                 if undelivered.is_empty() {
                     tracing::info!(
                         delivered = report.delivered,
