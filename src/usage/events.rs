@@ -278,4 +278,37 @@ mod tests {
         assert_eq!(v["llm"]["total_tokens"], 0);
         assert_eq!(v["event_id"], event_id("e1", DETAIL_TYPE_EXECUTION, 1));
     }
+
+    #[test]
+    fn llm_detail_carries_every_field_and_its_own_sequence() {
+        let context: Box<RawValue> = serde_json::from_str(r#"{"sub":"u1"}"#).unwrap();
+        let started = UNIX_EPOCH + Duration::from_millis(5_000);
+        let call = LlmCallUsage {
+            execution_id: "e1",
+            model: "m",
+            provider: "p",
+            agent: "writer",
+            prompt_tokens: 7,
+            completion_tokens: 3,
+            total_tokens: 10,
+            cached_tokens: 2,
+            started_at: started,
+            ended_at: started + Duration::from_millis(250),
+            context: &context,
+        };
+        let event = call.to_event(2).unwrap();
+        assert_eq!(event.detail_type, DETAIL_TYPE_LLM);
+        assert_eq!(event.event_id, event_id("e1", DETAIL_TYPE_LLM, 2));
+        assert_eq!(event.time, started + Duration::from_millis(250));
+        let v: serde_json::Value = serde_json::from_str(event.detail.get()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "schema_version": "1", "event_id": event.event_id, "execution_id": "e1",
+                "sequence": 2, "model": "m", "provider": "p", "agent": "writer",
+                "prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10,
+                "cached_tokens": 2, "duration_ms": 250, "context": {"sub": "u1"}
+            })
+        );
+    }
 }
