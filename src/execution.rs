@@ -142,8 +142,9 @@ pub struct App {
 }
 
 impl App {
-    /// Builds the app from configuration: parses keys, loads and compiles every workflow.
-    pub fn new(config: Config) -> Result<App, InitError> {
+    /// Builds the app from configuration: parses keys, loads and compiles every workflow, and
+    /// builds the usage sink (with a bus: the EventBridge client, its connection opened).
+    pub async fn new(config: Config) -> Result<App, InitError> {
         let jwks_origin = config.jwks_origin.clone();
         let verifier = Verifier::new(config.auth).map_err(|e| {
             // Key-set errors name the key; say which variable the key set came from.
@@ -161,13 +162,9 @@ impl App {
                 config.workflows_dir.display()
             ))
         })?;
-        let sink = Sink::Stdout {
-            source: config.usage.source.clone(),
-        };
-        if config.usage.event_bus.is_some() {
-            // EventBridge delivery lands with issue 5; until then events are never dropped.
-            warn!("MOZAIKS_USAGE_EVENT_BUS is set but EventBridge delivery is not built yet; usage events go to stdout");
-        }
+        let sink = Sink::from_config(&config.usage, |name| std::env::var(name).ok())
+            .await
+            .map_err(|e| InitError(e.to_string()))?;
         Ok(App {
             verifier,
             registry,
@@ -261,12 +258,18 @@ impl App {
             output_bytes,
             context: raw_context,
         };
-        match usage.to_event(1) {
-            Ok(event) => {
-                self.sink.emit(std::slice::from_ref(&event)).await;
-            }
+        // An execution's events in the order they happened: its model calls' `mozaiks.usage.llm`
+        // events (agent tasks, issue 6) come first, its `mozaiks.usage.execution` event last;
+        // `sequence` numbers them from 1.
+        let mut events = Vec::with_capacity(1);
+        let sequence = events.len() as u64 + 1;
+        match usage.to_event(sequence) {
+            Ok(event) => events.push(event),
             Err(e) => warn!(error = %e, "could not build the usage event"),
         }
+        // Delivery finishes before the response is returned (Lambda freezes the process once it
+        // is sent); what it reports is logged by the sink and never changes the result.
+        self.sink.emit(&events, invocation.deadline).await;
         info!(
             status = status.as_str(),
             workflow = %workflow.id().name,

@@ -21,10 +21,11 @@ const INIT_ERROR_TYPE: &str = "Runtime.ConfigurationError";
 async fn main() {
     lambda_runtime::tracing::init_default_subscriber();
 
-    let app = match Config::from_env()
-        .map_err(|e| e.to_string())
-        .and_then(|c| App::new(c).map_err(|e| e.to_string()))
-    {
+    let app = match Config::from_env() {
+        Ok(config) => App::new(config).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let app = match app {
         Ok(app) => app,
         Err(message) => {
             tracing::error!(error = %message, "the function cannot start");

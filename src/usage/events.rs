@@ -29,6 +29,8 @@ pub fn event_id(execution_id: &str, detail_type: &str, sequence: u64) -> String 
 /// One usage event, ready for a sink: its `DetailType`, time and serialized `Detail`.
 #[derive(Debug, Clone)]
 pub struct UsageEvent {
+    /// The detail's `event_id` (deterministic: a resend carries the same one).
+    pub event_id: String,
     /// EventBridge `DetailType`.
     pub detail_type: &'static str,
     /// EventBridge `Time`.
@@ -93,7 +95,7 @@ pub struct ExecutionUsage<'a> {
 #[derive(Serialize)]
 struct ExecutionDetail<'a> {
     schema_version: &'static str,
-    event_id: String,
+    event_id: &'a str,
     execution_id: &'a str,
     sequence: u64,
     workflow: &'a WorkflowId,
@@ -113,14 +115,11 @@ struct ExecutionDetail<'a> {
 impl ExecutionUsage<'_> {
     /// The `mozaiks.usage.execution` event, with the given sequence number.
     pub fn to_event(&self, sequence: u64) -> Result<UsageEvent, serde_json::Error> {
-        let duration_ms = self
-            .ended_at
-            .duration_since(self.started_at)
-            .unwrap_or_default()
-            .as_millis() as u64;
+        let duration_ms = millis_between(self.started_at, self.ended_at);
+        let event_id = event_id(self.execution_id, DETAIL_TYPE_EXECUTION, sequence);
         let detail = ExecutionDetail {
             schema_version: SCHEMA_VERSION,
-            event_id: event_id(self.execution_id, DETAIL_TYPE_EXECUTION, sequence),
+            event_id: &event_id,
             execution_id: self.execution_id,
             sequence,
             workflow: self.workflow,
@@ -136,12 +135,94 @@ impl ExecutionUsage<'_> {
             request_id: self.request_id,
             context: self.context,
         };
+        let detail = serde_json::value::to_raw_value(&detail)?;
         Ok(UsageEvent {
+            event_id,
             detail_type: DETAIL_TYPE_EXECUTION,
             time: self.ended_at,
-            detail: serde_json::value::to_raw_value(&detail)?,
+            detail,
         })
     }
+}
+
+/// What one model call used: the facts a `mozaiks.usage.llm` event reports. The events of an
+/// execution's model calls come before its execution event, in call order (lower sequences).
+#[derive(Debug, Clone)]
+pub struct LlmCallUsage<'a> {
+    /// The execution id.
+    pub execution_id: &'a str,
+    /// The model, as named to the provider.
+    pub model: &'a str,
+    /// The provider that served the call.
+    pub provider: &'a str,
+    /// The agent (task) that made the call.
+    pub agent: &'a str,
+    /// Prompt tokens, as the provider reported them.
+    pub prompt_tokens: u64,
+    /// Completion tokens, as the provider reported them.
+    pub completion_tokens: u64,
+    /// Total tokens, as the provider reported them.
+    pub total_tokens: u64,
+    /// Prompt tokens served from the provider's cache, as it reported them (0 when it did not).
+    pub cached_tokens: u64,
+    /// When the call started.
+    pub started_at: SystemTime,
+    /// When its answer was complete.
+    pub ended_at: SystemTime,
+    /// The ExecutionContext, verbatim as signed.
+    pub context: &'a RawValue,
+}
+
+#[derive(Serialize)]
+struct LlmDetail<'a> {
+    schema_version: &'static str,
+    event_id: &'a str,
+    execution_id: &'a str,
+    sequence: u64,
+    model: &'a str,
+    provider: &'a str,
+    agent: &'a str,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+    cached_tokens: u64,
+    duration_ms: u64,
+    context: &'a RawValue,
+}
+
+impl LlmCallUsage<'_> {
+    /// The `mozaiks.usage.llm` event, with the given sequence number.
+    pub fn to_event(&self, sequence: u64) -> Result<UsageEvent, serde_json::Error> {
+        let event_id = event_id(self.execution_id, DETAIL_TYPE_LLM, sequence);
+        let detail = LlmDetail {
+            schema_version: SCHEMA_VERSION,
+            event_id: &event_id,
+            execution_id: self.execution_id,
+            sequence,
+            model: self.model,
+            provider: self.provider,
+            agent: self.agent,
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+            total_tokens: self.total_tokens,
+            cached_tokens: self.cached_tokens,
+            duration_ms: millis_between(self.started_at, self.ended_at),
+            context: self.context,
+        };
+        let detail = serde_json::value::to_raw_value(&detail)?;
+        Ok(UsageEvent {
+            event_id,
+            detail_type: DETAIL_TYPE_LLM,
+            time: self.ended_at,
+            detail,
+        })
+    }
+}
+
+/// Whole milliseconds from `start` to `end` (0 if the clock went backwards).
+fn millis_between(start: SystemTime, end: SystemTime) -> u64 {
+    let millis = end.duration_since(start).unwrap_or_default().as_millis();
+    u64::try_from(millis).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -196,5 +277,38 @@ mod tests {
         assert_eq!(v["http"]["calls"], 0);
         assert_eq!(v["llm"]["total_tokens"], 0);
         assert_eq!(v["event_id"], event_id("e1", DETAIL_TYPE_EXECUTION, 1));
+    }
+
+    #[test]
+    fn llm_detail_carries_every_field_and_its_own_sequence() {
+        let context: Box<RawValue> = serde_json::from_str(r#"{"sub":"u1"}"#).unwrap();
+        let started = UNIX_EPOCH + Duration::from_millis(5_000);
+        let call = LlmCallUsage {
+            execution_id: "e1",
+            model: "m",
+            provider: "p",
+            agent: "writer",
+            prompt_tokens: 7,
+            completion_tokens: 3,
+            total_tokens: 10,
+            cached_tokens: 2,
+            started_at: started,
+            ended_at: started + Duration::from_millis(250),
+            context: &context,
+        };
+        let event = call.to_event(2).unwrap();
+        assert_eq!(event.detail_type, DETAIL_TYPE_LLM);
+        assert_eq!(event.event_id, event_id("e1", DETAIL_TYPE_LLM, 2));
+        assert_eq!(event.time, started + Duration::from_millis(250));
+        let v: serde_json::Value = serde_json::from_str(event.detail.get()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "schema_version": "1", "event_id": event.event_id, "execution_id": "e1",
+                "sequence": 2, "model": "m", "provider": "p", "agent": "writer",
+                "prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10,
+                "cached_tokens": 2, "duration_ms": 250, "context": {"sub": "u1"}
+            })
+        );
     }
 }

@@ -1,10 +1,20 @@
 //! Usage: what an execution did, measured and emitted as events (CONTRACT §7).
 //!
+//! - [`events`]: the event schema (`mozaiks.usage.execution`, `mozaiks.usage.llm`) and ids.
+//! - [`sink`]: where an execution's events go: stdout lines, or EventBridge with a stdout
+//!   fallback for whatever cannot be delivered.
+//! - [`delivery`]: PutEvents batching, retries and the deadline, independent of the SDK.
+//! - [`eventbridge`]: the SDK client, built once at init from the Lambda environment.
+//!
 //! Usage is informational. The runtime measures and emits it; nothing in the runtime reads it
 //! back to decide anything, and its delivery never changes an execution's result.
 
+pub mod delivery;
+pub mod eventbridge;
 pub mod events;
 pub mod sink;
 
-pub use events::{ExecutionUsage, UsageEvent, DETAIL_TYPE_EXECUTION, DETAIL_TYPE_LLM};
-pub use sink::Sink;
+pub use events::{
+    ExecutionUsage, LlmCallUsage, UsageEvent, DETAIL_TYPE_EXECUTION, DETAIL_TYPE_LLM,
+};
+pub use sink::{Delivery, Sink};
