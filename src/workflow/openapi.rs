@@ -2,7 +2,9 @@
 //! HTTP like `call: http`.
 //!
 //! The document is either bundled — `document.endpoint` a path relative to the workflow file
-//! (or a `file:` URI), read and resolved at load, so a wrong `operationId` stops the start —
+//! (or a `file:` URI), read and resolved at load, so a wrong `operationId` stops the start;
+//! keep such documents in a subdirectory (e.g. `workflows/openapi/`), since every file
+//! directly in the workflows directory is loaded as a workflow —
 //! or named by an `http(s)` URL, fetched on the first call and kept for the life of the
 //! bundle (JSON or YAML).
 //!
@@ -154,9 +156,11 @@ impl Operation {
                             continue;
                         }
                         Some("cookie") | Some("formData") | None => continue,
-                        Some(other) => return Err(format!(
+                        Some(other) => {
+                            return Err(format!(
                             "parameter `{name}` is in `{other}`, which this runtime does not send"
-                        )),
+                        ))
+                        }
                     };
                     params.retain(|p: &Param| !(p.name == name && p.location == location));
                     params.push(Param {

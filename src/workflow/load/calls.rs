@@ -429,19 +429,20 @@ impl Loader<'_> {
         )?;
         let namespace = required_str(target, &at, "namespace", "mozaiks")?.to_owned();
         let name = required_str(target, &at, "name", "hello")?.to_owned();
-        let version =
-            match target.get("version") {
-                None => None,
-                Some(Value::String(version)) if version == "latest" => None,
-                Some(Value::String(version)) => Some(version.clone()),
-                Some(other) => return Err(Invalid::new(
+        let version = match target.get("version") {
+            None => None,
+            Some(Value::String(version)) if version == "latest" => None,
+            Some(Value::String(version)) => Some(version.clone()),
+            Some(other) => {
+                return Err(Invalid::new(
                     &child(&at, "version"),
                     format!(
                         "`version` must be a string (a version, or `latest`); found {} — quote it",
                         describe(other)
                     ),
-                )),
-            };
+                ))
+            }
+        };
         let input = target
             .get("input")
             .map(|input| {

@@ -703,12 +703,14 @@ impl<'c> Loader<'c> {
             check_fields(fields, &at, &format!("case `{name}`"), &["when", "then"])?;
             let then = match fields.get("then") {
                 Some(value) => flow(Some(value), &child(&at, "then"), siblings)?,
-                None => return Err(Invalid::new(
-                    &child(&at, "then"),
-                    format!(
+                None => {
+                    return Err(Invalid::new(
+                        &child(&at, "then"),
+                        format!(
                         "case `{name}` needs `then`: the flow directive to follow when it matches"
                     ),
-                )),
+                    ))
+                }
             };
             let when = match fields.get("when") {
                 Some(value) => Some(self.expr_field(
