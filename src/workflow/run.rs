@@ -267,6 +267,14 @@ impl Limit {
     }
 }
 
+/// The instant `after` from now (durations are capped at a year, delays saturate: far
+/// future stands for "never").
+fn later(after: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(after)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400))
+}
+
 /// A duration for messages.
 fn show(duration: Duration) -> String {
     format!("{:.3}s", duration.as_secs_f64())
@@ -321,7 +329,7 @@ impl Shared {
             let after = timeout
                 .eval(&raw, &runner.args(&NULL, &NULL, &NULL, &[]))
                 .map_err(|e| expression_error("/timeout", e))?;
-            let until = Instant::now() + after;
+            let until = later(after);
             if until >= outer.until {
                 return runner.body(raw, outer, depth).await;
             }
@@ -576,7 +584,7 @@ impl<'r> Runner<'r> {
                         timeout.eval(&input, args)
                     })
                     .map_err(fault)?;
-                let until = Instant::now() + after;
+                let until = later(after);
                 if until >= frame.limit.until {
                     self.kind(task, &input, &descriptor, frame).await?
                 } else {
@@ -805,7 +813,7 @@ impl<'r> Runner<'r> {
                             duration.eval(input, args)
                         })
                         .map_err(|e| expression_error(instance, e))?;
-                    let until = Instant::now() + after;
+                    let until = later(after);
                     if until >= frame.limit.until {
                         self.list(&try_.tasks, input.clone(), frame).await
                     } else {
@@ -850,7 +858,7 @@ impl<'r> Runner<'r> {
                     )
                     .map_err(|e| expression_error(instance, e))?;
                 if let Some(delay) = delay {
-                    if Instant::now() + delay < frame.limit.until {
+                    if later(delay) < frame.limit.until {
                         tokio::time::sleep(delay).await;
                         retries += 1;
                         continue;
@@ -1084,7 +1092,7 @@ impl<'r> Runner<'r> {
                 duration.eval(input, args)
             })
             .map_err(|e| expression_error(instance, e))?;
-        if Instant::now() + duration > frame.limit.until {
+        if later(duration) > frame.limit.until {
             return Err(frame.limit.error(instance));
         }
         tokio::time::sleep(duration).await;
@@ -1294,11 +1302,11 @@ impl<'r> Runner<'r> {
             )));
         };
         for attribute in ["source", "type"] {
-            if !event
+            let present = event
                 .get(attribute)
                 .and_then(Value::as_str)
-                .is_some_and(|s| !s.is_empty())
-            {
+                .is_some_and(|s| !s.is_empty());
+            if !present {
                 return Err(Stop::Fault(WorkflowError::validation(
                     instance,
                     format!("the event's `{attribute}` must be a non-empty string"),
