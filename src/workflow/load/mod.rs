@@ -650,6 +650,9 @@ impl<'c> Loader<'c> {
                 "`set` is empty; give it at least one property",
             )),
             Value::Object(_) => self.template(value, Position::TaskDefinition, scope, pointer),
+            Value::String(_) if self.loose => {
+                self.template(value, Position::TaskDefinition, scope, pointer)
+            }
             Value::String(text) => match super::expr::strip_expression(text) {
                 Some(_) => Ok(Template::Expr(self.expr(text, Position::TaskDefinition, scope, pointer)?)),
                 None => Err(Invalid::new(

@@ -332,6 +332,17 @@ async fn retry_stops_when_the_next_delay_would_pass_the_deadline() {
     assert_eq!(output(&result), &json!({ "handled": true }));
     assert_eq!(started.elapsed(), Duration::from_secs(20));
 
+    // A delay too long for any clock (a day, doubling) is simply past the deadline.
+    let catch = "        retry: { delay: P1D, backoff: { exponential: {} } }\n";
+    let started = Instant::now();
+    let result = run(
+        &workflow(&format!("{HEAD}{}", flaky(100, catch))),
+        json!({}),
+    )
+    .await;
+    assert!(matches!(result.outcome, Outcome::Completed(_)));
+    assert_eq!(started.elapsed(), Duration::ZERO);
+
     // limit.duration: no retry starts 15 s after the first attempt.
     let catch = "        retry: { delay: { seconds: 10 }, limit: { duration: PT15S } }\n";
     let started = Instant::now();
@@ -898,6 +909,20 @@ async fn schemas_validate_inputs_outputs_and_the_context() {
         completes(&format!("input: {{ schema: {schema} }}\ndo: [ {{ a: {{ set: {{ ok: true }}, output: {{ schema: {{ format: json, document: {{ type: object }} }} }} }} }} ]"), json!({ "id": "7" })).await,
         json!({ "ok": true })
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn reusable_timeouts_apply_to_the_workflow() {
+    let error = faults(
+        "use: { timeouts: { brief: { after: PT10S } } }\ntimeout: brief\ndo: [ { a: { wait: PT20S } } ]",
+        json!({}),
+    )
+    .await;
+    assert_eq!(error.status, 408);
+    assert!(error
+        .detail
+        .unwrap_or_default()
+        .contains("workflow's timeout of 10.000s"));
 }
 
 #[tokio::test]
