@@ -102,7 +102,28 @@ impl WorkflowError {
         )
     }
 
-    /// The run was cut by its deadline (type `timeout`, status 408).
+    /// Data did not match its schema (type `validation`, status 400).
+    pub(crate) fn validation(instance: &str, detail: String) -> Self {
+        Self::standard("validation", 400, "Validation failed", detail, instance)
+    }
+
+    /// The workflow or bundle is misconfigured for this call (type `configuration`, status 400).
+    pub(crate) fn configuration(instance: &str, detail: String) -> Self {
+        Self::standard(
+            "configuration",
+            400,
+            "Invalid configuration",
+            detail,
+            instance,
+        )
+    }
+
+    /// The runtime could not go on (type `runtime`, status 500).
+    pub(crate) fn runtime(instance: &str, detail: String) -> Self {
+        Self::standard("runtime", 500, "Runtime error", detail, instance)
+    }
+
+    /// A timeout passed (type `timeout`, status 408).
     pub(crate) fn timeout(instance: &str, detail: String) -> Self {
         Self::standard("timeout", 408, "Execution timed out", detail, instance)
     }

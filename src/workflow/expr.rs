@@ -49,7 +49,7 @@ pub(crate) enum Arg {
 
 impl Arg {
     /// Every runtime argument, in declaration order.
-    const ALL: [Arg; 8] = [
+    pub(crate) const ALL: [Arg; 8] = [
         Arg::Context,
         Arg::Input,
         Arg::Output,
@@ -128,6 +128,55 @@ impl Position {
     }
 }
 
+/// A jq variable an expression reads: a runtime argument or a local of an enclosing task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Var {
+    /// A runtime argument (`$context`, …).
+    Arg(Arg),
+    /// The local at this index of the [`Scope`] the expression was compiled in.
+    Local(usize),
+}
+
+/// The local variables visible at a place of a document, outermost first (with their `$`):
+/// `for` declares its item and index (`$item`, `$index`), `catch` its error (`$error`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Scope {
+    names: Vec<Box<str>>,
+}
+
+impl Scope {
+    /// This scope plus `names` (bare names, without `$`), which shadow outer ones.
+    pub(crate) fn with(&self, names: &[&str]) -> Scope {
+        let mut scope = self.clone();
+        scope
+            .names
+            .extend(names.iter().map(|name| format!("${name}").into_boxed_str()));
+        scope
+    }
+
+    /// How many locals a run must provide for this scope.
+    pub(crate) fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// The index of the innermost local called `var` (with its `$`).
+    fn find(&self, var: &str) -> Option<usize> {
+        self.names.iter().rposition(|name| &**name == var)
+    }
+}
+
+/// Where an expression is compiled: its position (which runtime arguments), the locals in
+/// scope, and whether the document evaluates in `loose` mode.
+#[derive(Clone, Copy)]
+pub(crate) struct Site<'a> {
+    /// The position in the data flow.
+    pub position: Position,
+    /// The locals visible there.
+    pub scope: &'a Scope,
+    /// `evaluate.mode: loose`: any string of a definition is tried as an expression.
+    pub loose: bool,
+}
+
 /// The values of the runtime arguments for one evaluation (unavailable ones are never read).
 pub(crate) struct Args<'a> {
     /// `$context`.
@@ -146,9 +195,18 @@ pub(crate) struct Args<'a> {
     pub runtime: &'a Val,
     /// `$execution`.
     pub execution: &'a Val,
+    /// The locals of the enclosing scope, in [`Scope`] order.
+    pub locals: &'a [Val],
 }
 
 impl Args<'_> {
+    fn var(&self, var: Var) -> Val {
+        match var {
+            Var::Arg(arg) => self.get(arg).clone(),
+            Var::Local(index) => self.locals.get(index).cloned().unwrap_or(Val::Null),
+        }
+    }
+
     fn get(&self, arg: Arg) -> &Val {
         match arg {
             Arg::Context => self.context,
@@ -175,8 +233,8 @@ pub(crate) struct EvalError {
 /// A compiled jq expression.
 pub(crate) struct Expr {
     filter: Filter,
-    /// The declared runtime arguments, in the order of the program's global variables.
-    args: Box<[Arg]>,
+    /// The declared variables, in the order of the program's global variables.
+    vars: Box<[Var]>,
     /// JSON pointer of the expression in its document (for error details).
     pointer: Box<str>,
 }
@@ -184,7 +242,12 @@ pub(crate) struct Expr {
 impl Expr {
     /// Whether this expression reads runtime argument `arg`.
     pub(crate) fn uses(&self, arg: Arg) -> bool {
-        self.args.contains(&arg)
+        self.vars.contains(&Var::Arg(arg))
+    }
+
+    /// JSON pointer of the expression in its document.
+    pub(crate) fn pointer(&self) -> &str {
+        &self.pointer
     }
 
     /// Runs the expression on `input`. No output is `null`; more than one is an error.
@@ -193,7 +256,7 @@ impl Expr {
             pointer: self.pointer.to_string(),
             message,
         };
-        let vars = Vars::new(self.args.iter().map(|arg| args.get(*arg).clone()));
+        let vars = Vars::new(self.vars.iter().map(|var| args.var(*var)));
         let ctx = Ctx::<Data>::new(&self.filter.lut, vars);
         let mut outputs = self.filter.id.run((ctx, input));
         let first = match outputs.next() {
@@ -237,6 +300,8 @@ pub(crate) enum Template {
     Array(Box<[Template]>),
     /// An object with expressions inside (keys are literal).
     Object(Box<[(Val, Template)]>),
+    /// `loose` mode: a plain string tried as an expression; if it fails, the string itself.
+    Loose(Expr, Val),
 }
 
 impl Template {
@@ -245,6 +310,9 @@ impl Template {
         match self {
             Template::Const(value) => Ok(value.clone()),
             Template::Expr(expr) => expr.eval(input.clone(), args),
+            Template::Loose(expr, literal) => Ok(expr
+                .eval(input.clone(), args)
+                .unwrap_or_else(|_| literal.clone())),
             Template::Array(items) => items.iter().map(|item| item.eval(input, args)).collect(),
             Template::Object(entries) => Ok(Val::obj(
                 entries
@@ -259,7 +327,7 @@ impl Template {
     pub(crate) fn uses(&self, arg: Arg) -> bool {
         match self {
             Template::Const(_) => false,
-            Template::Expr(expr) => expr.uses(arg),
+            Template::Expr(expr) | Template::Loose(expr, _) => expr.uses(arg),
             Template::Array(items) => items.iter().any(|item| item.uses(arg)),
             Template::Object(entries) => entries.iter().any(|(_, value)| value.uses(arg)),
         }
@@ -291,19 +359,27 @@ impl ExprCompiler {
     pub(crate) fn compile(
         &self,
         code: &str,
-        position: Position,
+        site: Site<'_>,
         pointer: &str,
     ) -> Result<Expr, String> {
         if code.trim().is_empty() {
             return Err("the expression is empty; write a jq filter, e.g. `${ . }`".into());
         }
-        // Declare only the arguments the text mentions: fewer variables to bind per run.
-        let args: Box<[Arg]> = position
+        // Declare only the variables the text mentions: fewer variables to bind per run.
+        let mut vars: Vec<(&str, Var)> = site
+            .position
             .args()
             .iter()
-            .copied()
             .filter(|arg| code.contains(arg.var()))
+            .map(|arg| (arg.var(), Var::Arg(*arg)))
             .collect();
+        for name in &site.scope.names {
+            if code.contains(&**name) && !vars.iter().any(|(known, _)| *known == &**name) {
+                if let Some(index) = site.scope.find(name) {
+                    vars.push((name, Var::Local(index)));
+                }
+            }
+        }
         let arena = Arena::default();
         let loader = Loader::new(self.defs.iter().cloned());
         let modules = loader
@@ -311,48 +387,48 @@ impl ExprCompiler {
             .map_err(|errors| load_errors(code, errors))?;
         let filter = jaq_core::Compiler::<_, Data>::default()
             .with_funs(funs())
-            .with_global_vars(args.iter().map(|arg| arg.var()))
+            .with_global_vars(vars.iter().map(|(name, _)| *name))
             .compile(modules)
-            .map_err(|errors| compile_errors(errors, position))?;
+            .map_err(|errors| compile_errors(errors, site))?;
         Ok(Expr {
             filter,
-            args,
+            vars: vars.into_iter().map(|(_, var)| var).collect(),
             pointer: pointer.into(),
         })
     }
 
     /// Compiles a field that is always an expression (`if`, `input.from`, …): `${ … }` or bare jq.
-    pub(crate) fn field(
-        &self,
-        code: &str,
-        position: Position,
-        pointer: &str,
-    ) -> Result<Expr, Invalid> {
+    pub(crate) fn field(&self, code: &str, site: Site<'_>, pointer: &str) -> Result<Expr, Invalid> {
         let code = strip_expression(code).unwrap_or(code);
-        self.compile(code, position, pointer)
+        self.compile(code, site, pointer)
             .map_err(|message| Invalid::new(pointer, message))
     }
 
-    /// Compiles a value whose strings that are entirely `${ … }` are expressions.
+    /// Compiles a value whose strings that are entirely `${ … }` are expressions (in `loose`
+    /// mode, every other string is tried as one too).
     pub(crate) fn template(
         &self,
         value: &Value,
-        position: Position,
+        site: Site<'_>,
         pointer: &str,
     ) -> Result<Template, Invalid> {
         Ok(match value {
             Value::String(text) => match strip_expression(text) {
                 Some(code) => Template::Expr(
-                    self.compile(code, position, pointer)
+                    self.compile(code, site, pointer)
                         .map_err(|message| Invalid::new(pointer, message))?,
                 ),
+                None if site.loose => match self.compile(text, site, pointer) {
+                    Ok(expr) => Template::Loose(expr, from_json_ref(value)),
+                    Err(_) => Template::Const(from_json_ref(value)),
+                },
                 None => Template::Const(from_json_ref(value)),
             },
             Value::Array(items) => {
                 let items = items
                     .iter()
                     .enumerate()
-                    .map(|(i, item)| self.template(item, position, &child(pointer, &i.to_string())))
+                    .map(|(i, item)| self.template(item, site, &child(pointer, &i.to_string())))
                     .collect::<Result<Box<[_]>, _>>()?;
                 if items.iter().all(|item| matches!(item, Template::Const(_))) {
                     Template::Const(from_json_ref(value))
@@ -364,7 +440,7 @@ impl ExprCompiler {
                 let entries = entries
                     .iter()
                     .map(|(key, item)| {
-                        let item = self.template(item, position, &child(pointer, key))?;
+                        let item = self.template(item, site, &child(pointer, key))?;
                         Ok((Val::from(key.clone()), item))
                     })
                     .collect::<Result<Box<[_]>, Invalid>>()?;
@@ -475,12 +551,12 @@ fn parse_expect(expected: &parse::Expect<&str>) -> String {
     }
 }
 
-fn compile_errors(errors: jaq_core::compile::Errors<&str, ()>, position: Position) -> String {
+fn compile_errors(errors: jaq_core::compile::Errors<&str, ()>, site: Site<'_>) -> String {
     let mut messages = Vec::new();
     for (_file, undefined) in errors {
         for (name, kind) in undefined {
             messages.push(match kind {
-                Undefined::Var => undefined_variable(name, position),
+                Undefined::Var => undefined_variable(name, site),
                 Undefined::Filter(arity) => {
                     format!("jq: undefined filter `{name}/{arity}`")
                 }
@@ -494,17 +570,19 @@ fn compile_errors(errors: jaq_core::compile::Errors<&str, ()>, position: Positio
     messages.join("; ")
 }
 
-fn undefined_variable(name: &str, position: Position) -> String {
-    let available = position
+fn undefined_variable(name: &str, site: Site<'_>) -> String {
+    let available = site
+        .position
         .args()
         .iter()
         .map(|arg| arg.var())
+        .chain(site.scope.names.iter().map(|name| &**name))
         .collect::<Vec<_>>()
         .join(", ");
     if Arg::ALL.iter().any(|arg| arg.var() == name) {
         format!(
             "jq: `{name}` is not available in {}; available there: {available}",
-            position.describe()
+            site.position.describe()
         )
     } else {
         format!("jq: undefined variable `{name}`; the runtime provides {available} here")
@@ -517,8 +595,16 @@ mod tests {
     use crate::workflow::value::{object, string, to_json};
     use serde_json::json;
 
+    fn site(position: Position, scope: &Scope) -> Site<'_> {
+        Site {
+            position,
+            scope,
+            loose: false,
+        }
+    }
+
     fn compile(code: &str, position: Position) -> Result<Expr, String> {
-        ExprCompiler::new().compile(code, position, "/x")
+        ExprCompiler::new().compile(code, site(position, &Scope::default()), "/x")
     }
 
     fn null_args(f: impl FnOnce(&Args<'_>)) {
@@ -532,6 +618,7 @@ mod tests {
             workflow: &null,
             runtime: &null,
             execution: &null,
+            locals: &[],
         });
     }
 
@@ -563,6 +650,7 @@ mod tests {
             workflow: &null,
             runtime: &null,
             execution: &execution,
+            locals: &[],
         };
         let out = expr
             .eval(object([("x", string("7"))]), &args)
@@ -670,7 +758,11 @@ mod tests {
     fn templates_keep_literals_and_evaluate_nested_expressions() {
         let compiler = ExprCompiler::new();
         let doc = json!({"lit": "a ${ .x }", "n": 1, "nested": {"list": ["${ .x }", 2]}});
-        let template = compiler.template(&doc, Position::TaskDefinition, "/set");
+        let template = compiler.template(
+            &doc,
+            site(Position::TaskDefinition, &Scope::default()),
+            "/set",
+        );
         let Ok(template) = template else {
             panic!("compiles")
         };
@@ -682,14 +774,86 @@ mod tests {
             let expected = json!({"lit": "a ${ .x }", "n": 1, "nested": {"list": ["X", 2]}});
             assert_eq!(out.and_then(|v| to_json(&v)), Ok(expected));
         });
-        let constant = compiler.template(&json!({"a": [1, "b"]}), Position::TaskDefinition, "/set");
+        let constant = compiler.template(
+            &json!({"a": [1, "b"]}),
+            site(Position::TaskDefinition, &Scope::default()),
+            "/set",
+        );
         assert!(matches!(constant, Ok(Template::Const(_))));
         let bad = compiler.template(
             &json!({"a": ["${ $nope }"]}),
-            Position::TaskDefinition,
+            site(Position::TaskDefinition, &Scope::default()),
             "/set",
         );
         let bad = bad.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(bad.starts_with("/set/a/0: "), "{bad}");
+    }
+
+    #[test]
+    fn locals_resolve_to_the_innermost_declaration() {
+        let compiler = ExprCompiler::new();
+        let outer = Scope::default().with(&["item", "index"]);
+        let inner = outer.with(&["item"]);
+        let expr = compiler.compile(
+            "[$item, $index]",
+            site(Position::TaskDefinition, &inner),
+            "/x",
+        );
+        let Ok(expr) = expr else { panic!("compiles") };
+        let null = Val::Null;
+        let locals = [string("outer"), Val::from(3isize), string("inner")];
+        let args = Args {
+            context: &null,
+            input: &null,
+            output: &null,
+            secrets: &null,
+            task: &null,
+            workflow: &null,
+            runtime: &null,
+            execution: &null,
+            locals: &locals,
+        };
+        let out = expr.eval(Val::Null, &args).map_err(|e| e.message);
+        assert_eq!(out.and_then(|v| to_json(&v)), Ok(json!(["inner", 3])));
+        // Out of scope, a local is an undefined variable that lists what is in scope.
+        let err = compiler
+            .compile(
+                "$item",
+                site(Position::TaskDefinition, &Scope::default()),
+                "/x",
+            )
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("undefined variable `$item`"), "{err}");
+        let err = compiler
+            .compile("$nope", site(Position::TaskIf, &outer), "/x")
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("$item, $index"), "{err}");
+    }
+
+    #[test]
+    fn loose_mode_tries_plain_strings_as_expressions() {
+        let compiler = ExprCompiler::new();
+        let scope = Scope::default();
+        let loose = Site {
+            position: Position::TaskDefinition,
+            scope: &scope,
+            loose: true,
+        };
+        let doc =
+            json!({"path": ".a", "word": "circle", "sentence": "hello world", "fails": ".a.b"});
+        let Ok(template) = compiler.template(&doc, loose, "/set") else {
+            panic!("compiles")
+        };
+        null_args(|args| {
+            let out = template
+                .eval(&object([("a", string("A"))]), args)
+                .map_err(|e| e.message);
+            // `.a.b` on a string fails at run time, so it stays the literal text.
+            let expected =
+                json!({"path": "A", "word": "circle", "sentence": "hello world", "fails": ".a.b"});
+            assert_eq!(out.and_then(|v| to_json(&v)), Ok(expected));
+        });
     }
 }

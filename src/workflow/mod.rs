@@ -1,25 +1,55 @@
 //! The workflow engine: Serverless Workflow DSL 1.0 documents, loaded and compiled once,
 //! run in-process as many times as needed. It knows nothing of Lambda, JWT or EventBridge.
 //!
-//! - [`Registry::load_dir`] loads a bundle (YAML/JSON), validates it and compiles every jq
-//!   expression; [`Registry::resolve`] picks a workflow by id and version (CONTRACT §6).
-//! - [`Workflow::run`] runs one execution under a deadline and returns its [`Outcome`] and
-//!   [`Metrics`]. Faults are DSL errors ([`WorkflowError`]), load problems [`LoadError`]s.
+//! - [`Registry::load_dir`] loads a bundle (YAML/JSON), validates it, compiles every jq
+//!   expression and links `run: workflow` references; [`Registry::resolve`] picks a workflow
+//!   by id and version (CONTRACT §6). [`Registry::load_dir_with`] and
+//!   [`Workflow::parse_with`] take [`EngineOptions`].
+//! - [`Workflow::run`] runs one execution under a deadline and returns its [`Outcome`], its
+//!   [`Metrics`] and the CloudEvents it emitted. Faults are DSL errors ([`WorkflowError`]),
+//!   load problems [`LoadError`]s.
 //!
-//! Runs `do` and `set` tasks with the DSL's data flow (`input.from`, `output.as`,
-//! `export.as`, `if`, `then`) and the runtime arguments `$context`, `$input`, `$output`,
-//! `$secrets` (empty), `$task`, `$workflow`, `$runtime`, plus `$execution`
-//! (`{ id, claims }`). Other task kinds are rejected at load.
+//! Runs every task kind a stateless invocation can: `do`, `set`, `switch`, `for`, `fork`,
+//! `try` (with retry policies), `raise`, `wait`, `emit`, `call` (`http`, `openapi`, and
+//! functions of `use.functions`), `run: workflow`; with the DSL's data flow (`input.from`
+//! and `input.schema`, `output.as` and `output.schema`, `export.as` and `export.schema`,
+//! `if`, `then`), `timeout` on workflows and tasks, `evaluate.mode` strict or loose, and
+//! `use` (`authentications`, `errors`, `functions`, `retries`, `secrets`, `timeouts`).
+//! Rejected at load, naming the task and why: `listen`, `run: container|shell|script`,
+//! `call: grpc|asyncapi` (they need a stateful host or a container runtime), `schedule`
+//! (the caller schedules invocations), `call: a2a|mcp`, `use.catalogs`, `use.extensions`,
+//! and `oauth2`/`oidc`/`digest`/`certificate` authentication.
+//!
+//! Runtime arguments: `$context`, `$input`, `$output`, `$secrets`, `$task`, `$workflow`,
+//! `$runtime`, plus `$execution` (`{ id, claims }`, CONTRACT §5).
+//!
+//! **Secrets.** A workflow declares the secrets it needs in `use.secrets`; only those appear
+//! in `$secrets` (and can back `basic`/`bearer` authentication with `use: <secret>`). By
+//! default secret `name` is read at load from the environment variable
+//! `MOZAIKS_SECRET_<NAME>` (upper-cased, other characters `_`; see [`SecretSource`]); a value
+//! that is a JSON object is used as an object. A declared secret that is not configured stops
+//! the load with an error naming the variable to set — an execution never starts without its
+//! secrets. Hosts may pass values directly ([`SecretSource::Values`]). Secret values are never
+//! logged: `Debug` output of the options names secrets without values, and nothing in the
+//! engine logs workflow data. (Expressions can still copy a secret into the output: that is
+//! the workflow author's choice, as the DSL warns.)
 //!
 //! Rooms: `load` (document → model, validation), `model` (the compiled form), `expr` (jq),
-//! `run` (the runners), `registry` (versions), `error`, `value` (JSON ↔ jq), `version` (semver).
+//! `run` (the runners), `http` and `openapi` (calls), `schema` (JSON Schema), `duration`,
+//! `options` (what a host configures), `registry` (versions, links), `error`, `value`
+//! (JSON ↔ jq), `version` (semver).
 
+mod duration;
 mod error;
 mod expr;
+mod http;
 mod load;
 mod model;
+mod openapi;
+mod options;
 mod registry;
 mod run;
+mod schema;
 mod value;
 mod version;
 
@@ -28,5 +58,6 @@ mod tests;
 
 pub use error::{LoadError, WorkflowError};
 pub use model::{Workflow, WorkflowId};
+pub use options::{EngineOptions, SecretSource, DEFAULT_SECRET_PREFIX};
 pub use registry::Registry;
 pub use run::{ExecutionInfo, Metrics, Outcome, RunResult};

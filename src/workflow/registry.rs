@@ -10,6 +10,7 @@ use super::error::LoadError;
 use super::expr::ExprCompiler;
 use super::load::{load_file, Format};
 use super::model::{Workflow, WorkflowId};
+use super::options::{EngineOptions, Services};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,9 +32,16 @@ struct Family {
 
 impl Registry {
     /// Loads every `*.yaml`, `*.yml` and `*.json` file of `dir` (not its subdirectories;
-    /// hidden files are skipped), in file-name order. Any invalid file, a duplicate
-    /// namespace/name/version, or a directory without workflows is an error.
+    /// hidden files are skipped), in file-name order, with default [`EngineOptions`]
+    /// (secrets from `MOZAIKS_SECRET_*` environment variables). Any invalid file, a
+    /// duplicate namespace/name/version, a `run: workflow` naming a workflow that is not
+    /// bundled, or a directory without workflows is an error.
     pub fn load_dir(dir: &Path) -> Result<Registry, LoadError> {
+        Self::load_dir_with(dir, &EngineOptions::default())
+    }
+
+    /// [`Registry::load_dir`] with `options`.
+    pub fn load_dir_with(dir: &Path, options: &EngineOptions) -> Result<Registry, LoadError> {
         let files = workflow_files(dir)?;
         if files.is_empty() {
             return Err(LoadError::new(
@@ -43,10 +51,12 @@ impl Registry {
             ));
         }
         let compiler = ExprCompiler::new();
+        let services = Arc::new(Services::new(options));
         let mut registry = Registry::default();
         for (path, format) in files {
-            registry.insert(load_file(&path, format, &compiler)?)?;
+            registry.insert(load_file(&path, format, &compiler, options, &services)?)?;
         }
+        registry.link()?;
         Ok(registry)
     }
 
@@ -58,7 +68,33 @@ impl Registry {
         for workflow in workflows {
             registry.insert(workflow)?;
         }
+        registry.link()?;
         Ok(registry)
+    }
+
+    /// Points every `run: workflow` reference at its target (weakly: the registry owns them).
+    fn link(&self) -> Result<(), LoadError> {
+        for workflow in self
+            .by_name
+            .values()
+            .flatten()
+            .flat_map(|f| f.versions.iter())
+        {
+            for link in &workflow.subflows {
+                let id = format!("{}/{}", link.namespace, link.name);
+                let Some(target) = self.resolve(&id, link.version.as_deref()) else {
+                    let version = link.version.as_deref().unwrap_or("(any version)");
+                    return Err(LoadError::new(
+                        &workflow.source,
+                        link.pointer.clone(),
+                        format!("`run: workflow` names {id} {version}, which this bundle does not contain; bundle it, or fix the namespace, name or version"),
+                    ));
+                };
+                // A workflow is linked once; a second registry over the same workflows is not possible (they move in).
+                let _ = link.target.set(Arc::downgrade(&target));
+            }
+        }
+        Ok(())
     }
 
     fn insert(&mut self, workflow: Workflow) -> Result<(), LoadError> {

@@ -1,27 +1,71 @@
-//! Running a compiled workflow: the DSL's data flow, flow directives, the deadline, metering.
+//! Running a compiled workflow: the DSL's data flow, flow directives, each task kind's runner,
+//! errors, timeouts and the deadline, metering.
 //!
 //! Data flow per task (DSL "Data Flow"): raw input → `if` (skip: the raw input is the output)
-//! → `input.from` (= `$input`) → the task → `output.as` (= `$output`, the next task's raw
-//! input) → `export.as` (replaces `$context`) → `then`. The workflow's `input.from` and
-//! `output.as` wrap the top-level `do`. `$context` starts as `{}`.
+//! → `input.schema` → `input.from` (= `$input`) → the task → `output.as` (= `$output`, the
+//! next task's raw input) → `output.schema` → `export.as` (replaces `$context`) →
+//! `export.schema` → `then`. The workflow's `input` and `output` wrap the top-level `do`.
+//! `$context` starts as `{}`. A skipped task ignores its `then` (it did not run).
 //!
-//! A skipped task ignores its `then` (it did not run); the next task in order follows.
+//! Time: the invocation deadline bounds everything and cannot be caught; a workflow's
+//! `timeout` and a task's `timeout` fault with the DSL `timeout` error (a task's can be caught
+//! by an enclosing `try`). A `wait` or a retry delay that would end after the tightest limit in
+//! force faults (or stops retrying) at once instead of sleeping into it.
+//!
+//! Choices where the DSL leaves room, per task kind:
+//! - `switch`: the output is the input; the first case whose `when` holds decides the flow,
+//!   else the default case, else the task's own `then`.
+//! - `try`: an error is caught when it matches `errors.with` (the DSL's two spellings of the
+//!   standard error types, `…/spec/1.0.0/errors/<kind>` and `…/dsl/errors/types/<kind>`, are
+//!   the same type), `when` holds and `exceptWhen` does not (both see the error as
+//!   `$<as>`, `$error` by default). With `retry`, the `try` tasks run again from the start
+//!   while the policy allows; when it no longer does, the error is handled: `catch.do` runs
+//!   on the `try` task's input, or, without `do`, that input is the output.
+//! - `for`: iterations chain (each one's output is the next one's input, the last one's is
+//!   the task's); `while` is checked before each iteration; `in` must produce a list (or null).
+//! - `fork`: branches run concurrently on the current Tokio task, each on the fork's input.
+//!   Without `compete` the output is the list of branch outputs in declaration order and the
+//!   first fault cancels the rest; with `compete` the first branch to complete wins and the
+//!   others are cancelled (a faulted branch does not win unless all fault).
+//! - `call` of a function: the function task runs on `with` (or on the calling task's input).
+//! - `run: workflow`: the sub-workflow runs with its own `$context` under the same deadline;
+//!   its fault is the task's fault.
+//! - `emit`: the task's output is the CloudEvent; the run collects the events for the host.
+//!
+//! Nesting of functions and sub-workflows is limited to 32 levels.
 
+use super::duration::DurationSpec;
 use super::error::WorkflowError;
 use super::expr::{Args, EvalError};
-use super::model::{Flow, Task, TaskKind, TaskList, Workflow};
-use super::value::{datetime_descriptor, from_json, from_json_ref, object, string, to_json};
+use super::http::{self, HttpMeter};
+use super::model::{
+    Backoff, CallFunction, Case, DataIn, DataOut, Emit, ErrorFilter, ErrorSpec, Flow, For, Fork,
+    RetryPolicy, RunWorkflow, Task, TaskKind, TaskList, Try, Workflow,
+};
+use super::openapi::{DocSource, OpenApiCall, Operation, OperationError};
+use super::schema::Schema;
+use super::value::{
+    datetime_descriptor, from_json, from_json_ref, object, string, to_json, truncate,
+};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use jaq_json::Val;
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::hash_map::RandomState;
 use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
 use std::pin::Pin;
-use std::time::SystemTime;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
 /// The value of absent runtime arguments (never read: expressions only declare available ones).
 static NULL: Val = Val::Null;
+
+/// Deepest nesting of function calls and sub-workflows.
+const MAX_DEPTH: usize = 32;
 
 /// Who runs the workflow: the execution id and the verified claims (`$execution`).
 #[derive(Debug, Clone)]
@@ -39,6 +83,8 @@ pub struct RunResult {
     pub outcome: Outcome,
     /// What the run did, for usage metering.
     pub metrics: Metrics,
+    /// The CloudEvents the run emitted (`emit` tasks), in order, for the host to deliver.
+    pub events: Vec<Value>,
 }
 
 /// How a run ended.
@@ -53,13 +99,14 @@ pub enum Outcome {
 /// Counters of one run, for usage events.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Metrics {
-    /// Tasks that ran, nested ones included (a task skipped by `if` does not count).
+    /// Tasks that ran, nested ones included (a task skipped by `if` does not count; each
+    /// attempt of a retried task counts).
     pub tasks_executed: u64,
-    /// HTTP calls made (none yet: no task calls out).
+    /// HTTP requests sent (`call: http`, `call: openapi`, redirects and document fetches).
     pub http_calls: u64,
-    /// Request bytes sent by HTTP calls.
+    /// Request body bytes sent by HTTP calls.
     pub http_bytes_sent: u64,
-    /// Response bytes received by HTTP calls.
+    /// Response body bytes received by HTTP calls.
     pub http_bytes_received: u64,
 }
 
@@ -68,63 +115,252 @@ impl Workflow {
     /// faults with the DSL `timeout` error). Never panics on input; needs a Tokio runtime
     /// with the time driver enabled.
     pub async fn run(&self, input: Value, exec: &ExecutionInfo, deadline: Instant) -> RunResult {
-        let raw_input = from_json(input);
-        let workflow = object([
-            ("id", string(&exec.execution_id)),
-            ("definition", self.definition.clone()),
-            ("input", raw_input.clone()),
-            ("startedAt", datetime_descriptor(SystemTime::now())),
-        ]);
-        let execution = object([
-            ("id", string(&exec.execution_id)),
-            ("claims", from_json_ref(&exec.claims)),
-        ]);
-        let mut runner = Runner {
-            workflow: self,
-            deadline,
-            context: object([]),
-            workflow_arg: workflow,
-            execution_arg: execution,
-            metrics: Metrics::default(),
-            current: None,
+        let shared = Shared {
+            execution_id: exec.execution_id.clone(),
+            execution_arg: object([
+                ("id", string(&exec.execution_id)),
+                ("claims", from_json_ref(&exec.claims)),
+            ]),
+            tasks: AtomicU64::new(0),
+            http: HttpMeter::default(),
+            events: Mutex::new(Vec::new()),
+            current: Mutex::new(None),
+            limits: AtomicU64::new(0),
         };
-        let result = tokio::time::timeout_at(deadline, runner.run(raw_input)).await;
+        let limit = Limit {
+            until: deadline,
+            owner: Owner::Deadline,
+            id: 0,
+        };
+        let result =
+            tokio::time::timeout_at(deadline, shared.document(self, from_json(input), 0, &limit))
+                .await;
         let outcome = match result {
-            Ok(Ok(output)) => Outcome::Completed(output),
-            Ok(Err(error)) => Outcome::Faulted(error),
+            Ok(Ok(output)) => match to_json(&output) {
+                Ok(output) => Outcome::Completed(output),
+                Err(message) => Outcome::Faulted(WorkflowError::expression(
+                    if self.output.as_.is_some() {
+                        "/output/as"
+                    } else {
+                        "/do"
+                    },
+                    format!("the workflow output is not JSON: {message}"),
+                )),
+            },
+            Ok(Err(Stop::Fault(error) | Stop::Abort(error) | Stop::Expired(error, _))) => {
+                Outcome::Faulted(error)
+            }
             Err(_elapsed) => Outcome::Faulted(WorkflowError::timeout(
-                runner.current.unwrap_or("/do"),
+                &shared.current_task(),
                 "the execution deadline passed while this task was running".into(),
             )),
         };
+        let metrics = Metrics {
+            tasks_executed: shared.tasks.load(Ordering::Relaxed),
+            http_calls: shared.http.calls.load(Ordering::Relaxed),
+            http_bytes_sent: shared.http.bytes_sent.load(Ordering::Relaxed),
+            http_bytes_received: shared.http.bytes_received.load(Ordering::Relaxed),
+        };
+        let events = std::mem::take(&mut *lock(&shared.events));
         RunResult {
             outcome,
-            metrics: runner.metrics,
+            metrics,
+            events,
         }
     }
 }
 
-/// A boxed, sendable future (for the recursion of nested `do` lists).
+/// Why a run stopped early.
+#[derive(Debug)]
+enum Stop {
+    /// A DSL error that a `try` may catch.
+    Fault(WorkflowError),
+    /// A stop no `try` catches: the invocation deadline.
+    Abort(WorkflowError),
+    /// The timeout of limit `id` passed: nothing inside the task (or document) that set the
+    /// limit may catch it; that task (or document) turns it into a [`Stop::Fault`].
+    Expired(WorkflowError, u64),
+}
+
+impl Stop {
+    /// At the boundary of limit `id`: its expiry becomes an ordinary fault.
+    fn surface(self, id: u64) -> Stop {
+        match self {
+            Stop::Expired(error, expired) if expired == id => Stop::Fault(error),
+            other => other,
+        }
+    }
+}
+
+impl From<WorkflowError> for Stop {
+    fn from(error: WorkflowError) -> Self {
+        Stop::Fault(error)
+    }
+}
+
+/// A boxed, sendable future (for the recursion of nested task lists).
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// The state of one run.
-struct Runner<'w> {
-    workflow: &'w Workflow,
-    deadline: Instant,
-    /// `$context`.
-    context: Val,
-    /// `$workflow`.
-    workflow_arg: Val,
+/// A `Mutex` lock that survives poisoning (a panicking holder cannot happen here, and if it
+/// did, the data is still consistent: every critical section is a single assignment).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// What every document of one execution shares: the deadline, the counters, the events.
+struct Shared {
+    execution_id: String,
     /// `$execution`.
     execution_arg: Val,
-    metrics: Metrics,
-    /// Reference of the task started last (the `instance` of a timeout).
-    current: Option<&'w str>,
+    tasks: AtomicU64,
+    http: HttpMeter,
+    events: Mutex<Vec<Value>>,
+    /// Reference of the task started last (the `instance` of a deadline timeout).
+    current: Mutex<Option<Arc<str>>>,
+    /// The last [`Limit`] id handed out.
+    limits: AtomicU64,
+}
+
+/// The tightest time limit in force, and whose it is.
+#[derive(Clone)]
+struct Limit {
+    until: Instant,
+    owner: Owner,
+    /// Unique within the run (0 is the deadline).
+    id: u64,
+}
+
+#[derive(Clone)]
+enum Owner {
+    /// The invocation deadline.
+    Deadline,
+    /// The (sub-)workflow's `timeout`.
+    Workflow(Duration),
+    /// A task's `timeout`: the task and its duration.
+    Task(Arc<str>, Duration),
+}
+
+impl Limit {
+    /// The error of this limit passing while `instance` runs.
+    fn error(&self, instance: &str) -> Stop {
+        match &self.owner {
+            Owner::Deadline => Stop::Abort(WorkflowError::timeout(
+                instance,
+                "the execution deadline would pass before this task could finish".into(),
+            )),
+            Owner::Workflow(after) => Stop::Expired(
+                WorkflowError::timeout(
+                    instance,
+                    format!("the workflow's timeout of {} passed", show(*after)),
+                ),
+                self.id,
+            ),
+            Owner::Task(task, after) => Stop::Expired(
+                WorkflowError::timeout(
+                    task,
+                    format!("the task's timeout of {} passed", show(*after)),
+                ),
+                self.id,
+            ),
+        }
+    }
+}
+
+/// The instant `after` from now (durations are capped at a year, delays saturate: far
+/// future stands for "never").
+fn later(after: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(after)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400))
+}
+
+/// A duration for messages.
+fn show(duration: Duration) -> String {
+    format!("{:.3}s", duration.as_secs_f64())
+}
+
+/// Where a task runs: the locals in scope, the time limit, and how many function calls and
+/// sub-workflows enclose it.
+#[derive(Clone, Copy)]
+struct Frame<'a> {
+    locals: &'a [Val],
+    limit: &'a Limit,
+    depth: usize,
+}
+
+impl Shared {
+    /// A new time limit.
+    fn limit(&self, until: Instant, owner: Owner) -> Limit {
+        Limit {
+            until,
+            owner,
+            id: self.limits.fetch_add(1, Ordering::Relaxed) + 1,
+        }
+    }
+
+    fn current_task(&self) -> String {
+        lock(&self.current).as_deref().unwrap_or("/do").to_owned()
+    }
+
+    /// Runs one document (the workflow, or a sub-workflow) on its raw input.
+    fn document<'a>(
+        &'a self,
+        workflow: &'a Workflow,
+        raw: Val,
+        depth: usize,
+        outer: &'a Limit,
+    ) -> BoxFuture<'a, Result<Val, Stop>> {
+        Box::pin(async move {
+            let runner = Runner {
+                shared: self,
+                workflow,
+                context: Mutex::new(object([])),
+                workflow_arg: object([
+                    ("id", string(&self.execution_id)),
+                    ("definition", workflow.definition.clone()),
+                    ("input", raw.clone()),
+                    ("startedAt", datetime_descriptor(SystemTime::now())),
+                ]),
+            };
+            let Some(timeout) = &workflow.timeout else {
+                return runner.body(raw, outer, depth).await;
+            };
+            let after = timeout
+                .eval(&raw, &runner.args(&NULL, &NULL, &NULL, &[]))
+                .map_err(|e| expression_error("/timeout", e))?;
+            let until = later(after);
+            if until >= outer.until {
+                return runner.body(raw, outer, depth).await;
+            }
+            let limit = self.limit(until, Owner::Workflow(after));
+            match tokio::time::timeout_at(until, runner.body(raw, &limit, depth)).await {
+                Ok(result) => result.map_err(|stop| stop.surface(limit.id)),
+                Err(_elapsed) => Err(limit.error(&self.current_task()).surface(limit.id)),
+            }
+        })
+    }
+}
+
+/// The state of one document's run.
+struct Runner<'r> {
+    shared: &'r Shared,
+    workflow: &'r Workflow,
+    /// `$context`.
+    context: Mutex<Val>,
+    /// `$workflow`.
+    workflow_arg: Val,
 }
 
 /// An expression failure as the DSL `expression` error of `instance`.
 fn expression_error(instance: &str, error: EvalError) -> WorkflowError {
-    WorkflowError::expression(instance, format!("{}: {}", error.pointer, error.message))
+    let detail = if error.pointer.is_empty() {
+        error.message
+    } else {
+        format!("{}: {}", error.pointer, error.message)
+    };
+    WorkflowError::expression(instance, detail)
 }
 
 /// jq truthiness: everything but `false` and `null`.
@@ -146,65 +382,148 @@ fn with_entries<const N: usize>(base: &Val, entries: [(&str, Val); N]) -> Val {
     }
 }
 
-impl<'w> Runner<'w> {
-    /// The runtime arguments, with this task's `$input`, `$output` and `$task`.
-    fn args<'a>(&'a self, input: &'a Val, output: &'a Val, task: &'a Val) -> Args<'a> {
+/// Validates `value` against `schema`, as the DSL `validation` error of `instance`.
+fn validate(schema: &Schema, value: &Val, instance: &str, what: &str) -> Result<(), Stop> {
+    let json = to_json(value).map_err(|message| {
+        WorkflowError::validation(instance, format!("{what} is not JSON: {message}"))
+    })?;
+    schema.validate(&json).map_err(|message| {
+        Stop::Fault(WorkflowError::validation(
+            instance,
+            format!("{what} does not match its schema: {message}"),
+        ))
+    })
+}
+
+/// The error as a value (`$error`), without absent fields.
+fn error_value(error: &WorkflowError) -> Val {
+    match serde_json::to_value(error) {
+        Ok(value) => from_json(value),
+        Err(_) => Val::Null,
+    }
+}
+
+impl<'r> Runner<'r> {
+    /// The runtime arguments, with this task's `$input`, `$output`, `$task` and locals.
+    fn args<'a>(
+        &'a self,
+        input: &'a Val,
+        output: &'a Val,
+        task: &'a Val,
+        locals: &'a [Val],
+    ) -> Args<'a> {
         Args {
-            context: &self.context,
+            context: &NULL,
             input,
             output,
             secrets: &self.workflow.secrets,
             task,
             workflow: &self.workflow_arg,
             runtime: &self.workflow.runtime,
-            execution: &self.execution_arg,
+            execution: &self.shared.execution_arg,
+            locals,
         }
     }
 
-    /// The workflow: `input.from`, the top-level `do`, `output.as`, back to JSON.
-    async fn run(&mut self, raw_input: Val) -> Result<Value, WorkflowError> {
-        let workflow = self.workflow;
-        let input = match &workflow.input_from {
-            Some(from) => from
-                .eval(&raw_input, &self.args(&NULL, &NULL, &NULL))
-                .map_err(|e| expression_error("/input/from", e))?,
-            None => raw_input,
-        };
-        let (output, _ended) = self.list(&workflow.tasks, input).await?;
-        let (output, instance) = match &workflow.output_as {
-            Some(output_as) => (
-                output_as
-                    .eval(&output, &self.args(&NULL, &NULL, &NULL))
-                    .map_err(|e| expression_error("/output/as", e))?,
-                "/output/as",
-            ),
-            None => (output, "/do"),
-        };
-        to_json(&output).map_err(|message| {
-            WorkflowError::expression(
-                instance,
-                format!("the workflow output is not JSON: {message}"),
-            )
-        })
+    fn context(&self) -> Val {
+        lock(&self.context).clone()
     }
 
-    /// A `do` list; returns the last output and whether the workflow must end (`then: end`).
+    /// Evaluates `f` with the arguments and a snapshot of `$context`.
+    fn eval<T>(
+        &self,
+        input: &Val,
+        output: &Val,
+        task: &Val,
+        locals: &[Val],
+        f: impl FnOnce(&Args<'_>) -> Result<T, EvalError>,
+    ) -> Result<T, EvalError> {
+        let context = self.context();
+        let mut args = self.args(input, output, task, locals);
+        args.context = &context;
+        f(&args)
+    }
+
+    /// The document: `input`, the top-level `do`, `output`.
+    async fn body(&self, raw: Val, limit: &Limit, depth: usize) -> Result<Val, Stop> {
+        let workflow = self.workflow;
+        let input = self.data_in(&workflow.input, raw, &NULL, &[], "/input")?;
+        let frame = Frame {
+            locals: &[],
+            limit,
+            depth,
+        };
+        let (output, _ended) = self.list(&workflow.tasks, input, frame).await?;
+        self.data_out(&workflow.output, output, &NULL, &NULL, &[], "/output")
+    }
+
+    /// An `input`: validate the raw input, then transform it.
+    fn data_in(
+        &self,
+        spec: &DataIn,
+        raw: Val,
+        task: &Val,
+        locals: &[Val],
+        instance: &str,
+    ) -> Result<Val, Stop> {
+        if let Some(schema) = &spec.schema {
+            validate(
+                schema,
+                &raw,
+                instance_of(instance, "/input/schema"),
+                "the input",
+            )?;
+        }
+        match &spec.from {
+            Some(from) => Ok(self
+                .eval(&NULL, &NULL, task, locals, |args| from.eval(&raw, args))
+                .map_err(|e| expression_error(instance_of(instance, "/input/from"), e))?),
+            None => Ok(raw),
+        }
+    }
+
+    /// An `output` (or `export`): transform, then validate the result.
+    fn data_out(
+        &self,
+        spec: &DataOut,
+        value: Val,
+        input: &Val,
+        task: &Val,
+        locals: &[Val],
+        instance: &str,
+    ) -> Result<Val, Stop> {
+        let value = match &spec.as_ {
+            Some(as_) => self
+                .eval(input, &NULL, task, locals, |args| as_.eval(&value, args))
+                .map_err(|e| expression_error(instance_of(instance, "/output/as"), e))?,
+            None => value,
+        };
+        if let Some(schema) = &spec.schema {
+            validate(
+                schema,
+                &value,
+                instance_of(instance, "/output/schema"),
+                "the output",
+            )?;
+        }
+        Ok(value)
+    }
+
+    /// A task list; returns the last output and whether the workflow must end (`then: end`).
     fn list<'a>(
-        &'a mut self,
-        list: &'w TaskList,
+        &'a self,
+        list: &'r TaskList,
         input: Val,
-    ) -> BoxFuture<'a, Result<(Val, bool), WorkflowError>> {
+        frame: Frame<'a>,
+    ) -> BoxFuture<'a, Result<(Val, bool), Stop>> {
         Box::pin(async move {
             let mut data = input;
             let mut index = 0;
             while let Some(task) = list.tasks.get(index) {
                 // Lets the timeout (and other tasks of the runtime) in on long sequences.
                 tokio::task::coop::consume_budget().await;
-                if Instant::now() >= self.deadline {
-                    return Err(WorkflowError::timeout(
-                        &task.reference,
-                        "the execution deadline passed before this task could start".into(),
-                    ));
+                if Instant::now() >= frame.limit.until {
+                    return Err(frame.limit.error(&task.reference));
                 }
                 // One span per task: logs inside it carry the task's reference, and a
                 // subscriber sees which tasks ran in which order (the CTK's `X should run
@@ -214,7 +533,7 @@ impl<'w> Runner<'w> {
                     reference = &*task.reference,
                     skipped = tracing::field::Empty
                 );
-                let (output, flow) = self.task(task, data).instrument(span).await?;
+                let (output, flow) = self.task(task, data, frame).instrument(span).await?;
                 data = output;
                 match flow {
                     Flow::Continue => index += 1,
@@ -227,10 +546,21 @@ impl<'w> Runner<'w> {
         })
     }
 
+    /// [`Runner::task`], boxed (for kinds that run tasks of their own).
+    fn task_boxed<'a>(
+        &'a self,
+        task: &'r Task,
+        raw: Val,
+        frame: Frame<'a>,
+    ) -> BoxFuture<'a, Result<(Val, Flow), Stop>> {
+        Box::pin(self.task(task, raw, frame))
+    }
+
     /// One task with its data flow; returns its transformed output and what comes next.
-    async fn task(&mut self, task: &'w Task, raw: Val) -> Result<(Val, Flow), WorkflowError> {
+    async fn task(&self, task: &'r Task, raw: Val, frame: Frame<'_>) -> Result<(Val, Flow), Stop> {
         let instance = &*task.reference;
-        let fault = |e| expression_error(instance, e);
+        let locals = frame.locals;
+        let fault = |e| Stop::Fault(expression_error(instance, e));
         let mut descriptor = if task.uses_descriptor {
             with_entries(
                 &task.descriptor,
@@ -243,47 +573,865 @@ impl<'w> Runner<'w> {
             Val::Null
         };
         if let Some(condition) = &task.condition {
-            let verdict = condition
-                .eval(raw.clone(), &self.args(&NULL, &NULL, &descriptor))
+            let verdict = self
+                .eval(&NULL, &NULL, &descriptor, locals, |args| {
+                    condition.eval(raw.clone(), args)
+                })
                 .map_err(fault)?;
             if !truthy(&verdict) {
                 tracing::Span::current().record("skipped", true);
                 return Ok((raw, Flow::Continue));
             }
         }
-        self.metrics.tasks_executed += 1;
-        self.current = Some(instance);
-        let input = match &task.input_from {
-            Some(from) => from
-                .eval(&raw, &self.args(&NULL, &NULL, &descriptor))
-                .map_err(fault)?,
-            None => raw,
-        };
-        let (raw_output, ended) = match &task.kind {
-            TaskKind::Set(template) => (
-                template
-                    .eval(&input, &self.args(&input, &NULL, &descriptor))
-                    .map_err(fault)?,
-                false,
-            ),
-            TaskKind::Do(list) => self.list(list, input.clone()).await?,
+        self.shared.tasks.fetch_add(1, Ordering::Relaxed);
+        *lock(&self.shared.current) = Some(task.reference.clone());
+        let input = self.data_in(&task.input, raw, &descriptor, locals, instance)?;
+        let (raw_output, flow) = match &task.timeout {
+            None => self.kind(task, &input, &descriptor, frame).await?,
+            Some(timeout) => {
+                let after = self
+                    .eval(&input, &NULL, &descriptor, locals, |args| {
+                        timeout.eval(&input, args)
+                    })
+                    .map_err(fault)?;
+                let until = later(after);
+                if until >= frame.limit.until {
+                    self.kind(task, &input, &descriptor, frame).await?
+                } else {
+                    let limit = self
+                        .shared
+                        .limit(until, Owner::Task(task.reference.clone(), after));
+                    let inner = Frame {
+                        limit: &limit,
+                        ..frame
+                    };
+                    match tokio::time::timeout_at(
+                        until,
+                        self.kind(task, &input, &descriptor, inner),
+                    )
+                    .await
+                    {
+                        Ok(result) => result.map_err(|stop| stop.surface(limit.id))?,
+                        Err(_elapsed) => return Err(limit.error(instance).surface(limit.id)),
+                    }
+                }
+            }
         };
         if task.uses_descriptor {
             descriptor = with_entries(&descriptor, [("output", raw_output.clone())]);
         }
-        let output = match &task.output_as {
-            Some(output_as) => output_as
-                .eval(&raw_output, &self.args(&input, &NULL, &descriptor))
-                .map_err(fault)?,
-            None => raw_output,
-        };
-        if let Some(export_as) = &task.export_as {
-            let context = export_as
-                .eval(&output, &self.args(&input, &output, &descriptor))
+        let output = self.data_out(
+            &task.output,
+            raw_output,
+            &input,
+            &descriptor,
+            locals,
+            instance,
+        )?;
+        if let Some(export_as) = &task.export.as_ {
+            let context = self
+                .eval(&input, &output, &descriptor, locals, |args| {
+                    export_as.eval(&output, args)
+                })
                 .map_err(fault)?;
-            self.context = context;
+            if let Some(schema) = &task.export.schema {
+                validate(schema, &context, instance, "the exported context")?;
+            }
+            *lock(&self.context) = context;
         }
-        let flow = if ended { Flow::End } else { task.then };
-        Ok((output, flow))
+        Ok((output, flow.unwrap_or(task.then)))
+    }
+
+    /// What the task does: its raw output, and a flow directive that overrides `then`.
+    async fn kind(
+        &self,
+        task: &'r Task,
+        input: &Val,
+        descriptor: &Val,
+        frame: Frame<'_>,
+    ) -> Result<(Val, Option<Flow>), Stop> {
+        let instance = &*task.reference;
+        let fault = |e| Stop::Fault(expression_error(instance, e));
+        let ended = |(output, ended): (Val, bool)| (output, ended.then_some(Flow::End));
+        match &task.kind {
+            TaskKind::Set(template) => Ok((
+                self.eval(input, &NULL, descriptor, frame.locals, |args| {
+                    template.eval(input, args)
+                })
+                .map_err(fault)?,
+                None,
+            )),
+            TaskKind::Do(list) => Ok(ended(self.list(list, input.clone(), frame).await?)),
+            TaskKind::Switch(cases) => Ok((
+                input.clone(),
+                self.switch(cases, input, descriptor, frame)
+                    .map_err(fault)?,
+            )),
+            TaskKind::Raise(spec) => {
+                Err(self.raise(spec, instance, input, descriptor, frame.locals))
+            }
+            TaskKind::Try(try_) => self.try_(try_, instance, input, descriptor, frame).await,
+            TaskKind::For(for_) => self
+                .for_(for_, instance, input, descriptor, frame)
+                .await
+                .map(ended),
+            TaskKind::Fork(fork) => self.fork(fork, input, frame).await,
+            TaskKind::Wait(duration) => {
+                self.wait(duration, instance, input, descriptor, frame)
+                    .await?;
+                Ok((input.clone(), None))
+            }
+            TaskKind::RunWorkflow(run) => Ok((
+                self.run_workflow(run, instance, input, descriptor, frame)
+                    .await?,
+                None,
+            )),
+            TaskKind::CallFunction(call) => Ok((
+                self.call_function(call, instance, input, descriptor, frame)
+                    .await?,
+                None,
+            )),
+            TaskKind::CallHttp(call) => {
+                let request = self
+                    .eval(input, &NULL, descriptor, frame.locals, |args| {
+                        call.request(input, args)
+                    })
+                    .map_err(fault)?;
+                let response = self
+                    .workflow
+                    .services
+                    .http
+                    .send(&request, call.redirect, &self.shared.http)
+                    .await
+                    .map_err(|failure| Stop::Fault(failure.into_error(instance)))?;
+                Ok((http::output(call.output, &request, &response), None))
+            }
+            TaskKind::CallOpenApi(call) => Ok((
+                self.openapi(call, instance, input, descriptor, frame)
+                    .await?,
+                None,
+            )),
+            TaskKind::Emit(emit) => Ok((
+                self.emit(emit, instance, input, descriptor, frame.locals)?,
+                None,
+            )),
+        }
+    }
+
+    /// `switch`: the flow of the first matching case, else of the default case.
+    fn switch(
+        &self,
+        cases: &[Case],
+        input: &Val,
+        descriptor: &Val,
+        frame: Frame<'_>,
+    ) -> Result<Option<Flow>, EvalError> {
+        let mut default = None;
+        for case in cases {
+            match &case.when {
+                None => default = default.or(Some(case.then)),
+                Some(when) => {
+                    let verdict = self.eval(input, &NULL, descriptor, frame.locals, |args| {
+                        when.eval(input.clone(), args)
+                    })?;
+                    if truthy(&verdict) {
+                        return Ok(Some(case.then));
+                    }
+                }
+            }
+        }
+        Ok(default)
+    }
+
+    /// `raise`: the error, its fields evaluated; `instance` defaults to the task.
+    fn raise(
+        &self,
+        spec: &ErrorSpec,
+        instance: &str,
+        input: &Val,
+        descriptor: &Val,
+        locals: &[Val],
+    ) -> Stop {
+        let result = self.eval(input, &NULL, descriptor, locals, |args| {
+            let text = |value: Val| match value {
+                Val::TStr(bytes) | Val::BStr(bytes) => {
+                    Some(String::from_utf8_lossy(&bytes).into_owned())
+                }
+                Val::Null => None,
+                other => Some(other.to_string()),
+            };
+            let optional =
+                |template: &Option<super::expr::Template>| -> Result<Option<String>, EvalError> {
+                    match template {
+                        Some(template) => Ok(text(template.eval(input, args)?)),
+                        None => Ok(None),
+                    }
+                };
+            let status = spec.status.eval(input, args)?;
+            Ok((
+                text(spec.type_.eval(input, args)?),
+                status,
+                optional(&spec.title)?,
+                optional(&spec.detail)?,
+                optional(&spec.instance)?,
+            ))
+        });
+        let (type_, status, title, detail, raised_instance) = match result {
+            Ok(parts) => parts,
+            Err(e) => return Stop::Fault(expression_error(instance, e)),
+        };
+        let status = match &status {
+            Val::Num(n) => n.as_isize().and_then(|s| u16::try_from(s).ok()),
+            _ => None,
+        };
+        let (Some(type_), Some(status)) = (type_.filter(|t| !t.is_empty()), status) else {
+            return Stop::Fault(WorkflowError::expression(
+                instance,
+                "the raised error needs a non-empty `type` and an integer `status`; its expressions produced something else".into(),
+            ));
+        };
+        Stop::Fault(WorkflowError {
+            type_,
+            status,
+            title,
+            detail,
+            instance: Some(raised_instance.unwrap_or_else(|| instance.to_owned())),
+        })
+    }
+
+    /// `try`: attempts, retries, and the handler.
+    async fn try_(
+        &self,
+        try_: &'r Try,
+        instance: &str,
+        input: &Val,
+        descriptor: &Val,
+        frame: Frame<'_>,
+    ) -> Result<(Val, Option<Flow>), Stop> {
+        let started = Instant::now();
+        let mut retries: u64 = 0;
+        loop {
+            let attempt = match &try_
+                .retry
+                .as_ref()
+                .and_then(|p| p.attempt_duration.as_ref())
+            {
+                None => self.list(&try_.tasks, input.clone(), frame).await,
+                Some(duration) => {
+                    let after = self
+                        .eval(input, &NULL, descriptor, frame.locals, |args| {
+                            duration.eval(input, args)
+                        })
+                        .map_err(|e| expression_error(instance, e))?;
+                    let until = later(after);
+                    if until >= frame.limit.until {
+                        self.list(&try_.tasks, input.clone(), frame).await
+                    } else {
+                        let limit = self
+                            .shared
+                            .limit(until, Owner::Task(Arc::from(instance), after));
+                        let inner = Frame {
+                            limit: &limit,
+                            ..frame
+                        };
+                        match tokio::time::timeout_at(
+                            until,
+                            self.list(&try_.tasks, input.clone(), inner),
+                        )
+                        .await
+                        {
+                            Ok(result) => result.map_err(|stop| stop.surface(limit.id)),
+                            Err(_elapsed) => Err(limit.error(instance).surface(limit.id)),
+                        }
+                    }
+                }
+            };
+            let error = match attempt {
+                Ok((output, ended)) => return Ok((output, ended.then_some(Flow::End))),
+                Err(Stop::Fault(error)) => error,
+                Err(stop) => return Err(stop),
+            };
+            let error_val = error_value(&error);
+            let mut locals = Vec::with_capacity(frame.locals.len() + 1);
+            locals.extend_from_slice(frame.locals);
+            locals.push(error_val.clone());
+            if !self
+                .catches(try_, &error, input, descriptor, &locals)
+                .map_err(|e| expression_error(instance, e))?
+            {
+                return Err(Stop::Fault(error));
+            }
+            if let Some(policy) = &try_.retry {
+                let delay = self
+                    .retry_delay(
+                        policy, retries, started, input, descriptor, &locals, &error_val,
+                    )
+                    .map_err(|e| expression_error(instance, e))?;
+                if let Some(delay) = delay {
+                    if later(delay) < frame.limit.until {
+                        tokio::time::sleep(delay).await;
+                        retries += 1;
+                        continue;
+                    }
+                }
+            }
+            return match &try_.handler {
+                Some(handler) => {
+                    let catch_frame = Frame {
+                        locals: &locals,
+                        ..frame
+                    };
+                    let (output, ended) = self.list(handler, input.clone(), catch_frame).await?;
+                    Ok((output, ended.then_some(Flow::End)))
+                }
+                None => Ok((input.clone(), None)),
+            };
+        }
+    }
+
+    /// Whether `try_`'s `catch` catches `error`.
+    fn catches(
+        &self,
+        try_: &Try,
+        error: &WorkflowError,
+        input: &Val,
+        descriptor: &Val,
+        locals: &[Val],
+    ) -> Result<bool, EvalError> {
+        if !matches_filter(&try_.filter, error) {
+            return Ok(false);
+        }
+        if let Some(when) = &try_.when {
+            if !truthy(&self.eval(input, &NULL, descriptor, locals, |args| {
+                when.eval(input.clone(), args)
+            })?) {
+                return Ok(false);
+            }
+        }
+        if let Some(except_when) = &try_.except_when {
+            if truthy(&self.eval(input, &NULL, descriptor, locals, |args| {
+                except_when.eval(input.clone(), args)
+            })?) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The delay before the next retry, or `None` when the policy allows no more.
+    #[allow(clippy::too_many_arguments)]
+    fn retry_delay(
+        &self,
+        policy: &RetryPolicy,
+        retries: u64,
+        started: Instant,
+        input: &Val,
+        descriptor: &Val,
+        catch_locals: &[Val],
+        error: &Val,
+    ) -> Result<Option<Duration>, EvalError> {
+        if policy.max_attempts.is_some_and(|max| retries >= max) {
+            return Ok(None);
+        }
+        let standalone = [error.clone()];
+        let locals: &[Val] = if policy.standalone {
+            &standalone
+        } else {
+            catch_locals
+        };
+        self.eval(input, &NULL, descriptor, locals, |args| {
+            if let Some(when) = &policy.when {
+                if !truthy(&when.eval(input.clone(), args)?) {
+                    return Ok(None);
+                }
+            }
+            if let Some(except_when) = &policy.except_when {
+                if truthy(&except_when.eval(input.clone(), args)?) {
+                    return Ok(None);
+                }
+            }
+            if let Some(total) = &policy.total_duration {
+                if started.elapsed() >= total.eval(input, args)? {
+                    return Ok(None);
+                }
+            }
+            let base = match &policy.delay {
+                Some(delay) => delay.eval(input, args)?,
+                None => Duration::ZERO,
+            };
+            let factor: u32 = match policy.backoff {
+                Backoff::Constant => 1,
+                Backoff::Linear => u32::try_from(retries + 1).unwrap_or(u32::MAX),
+                Backoff::Exponential => 1u32 << retries.min(20),
+            };
+            let mut delay = base.saturating_mul(factor);
+            if let Some((from, to)) = &policy.jitter {
+                let (from, to) = (from.eval(input, args)?, to.eval(input, args)?);
+                if to > from {
+                    let span = (to - from).as_nanos().min(u128::from(u64::MAX)) as u64;
+                    let random = RandomState::new().build_hasher().finish();
+                    delay = delay.saturating_add(from + Duration::from_nanos(random % span.max(1)));
+                } else {
+                    delay = delay.saturating_add(from);
+                }
+            }
+            Ok(Some(delay))
+        })
+    }
+
+    /// `for`: the iterations, chained.
+    async fn for_(
+        &self,
+        for_: &'r For,
+        instance: &str,
+        input: &Val,
+        descriptor: &Val,
+        frame: Frame<'_>,
+    ) -> Result<(Val, bool), Stop> {
+        let collection = self
+            .eval(input, &NULL, descriptor, frame.locals, |args| {
+                for_.collection.eval(input.clone(), args)
+            })
+            .map_err(|e| expression_error(instance, e))?;
+        let items: Vec<Val> = match collection {
+            Val::Arr(items) => Arc::unwrap_or_clone(items),
+            Val::Null => Vec::new(),
+            other => {
+                return Err(Stop::Fault(WorkflowError::expression(
+                    instance,
+                    format!(
+                        "{}: `for.in` must produce a list to iterate over; it produced {}",
+                        for_.collection.pointer(),
+                        truncate(&other.to_string(), 60)
+                    ),
+                )))
+            }
+        };
+        let mut locals = Vec::with_capacity(for_.scope_len.max(frame.locals.len() + 2));
+        locals.extend_from_slice(frame.locals);
+        locals.push(Val::Null);
+        locals.push(Val::Null);
+        let (item_slot, index_slot) = (locals.len() - 2, locals.len() - 1);
+        let mut data = input.clone();
+        for (index, item) in items.into_iter().enumerate() {
+            locals[item_slot] = item;
+            locals[index_slot] = Val::from(index);
+            if let Some(while_) = &for_.while_ {
+                let verdict = self
+                    .eval(&data, &NULL, descriptor, &locals, |args| {
+                        while_.eval(data.clone(), args)
+                    })
+                    .map_err(|e| expression_error(instance, e))?;
+                if !truthy(&verdict) {
+                    break;
+                }
+            }
+            let inner = Frame {
+                locals: &locals,
+                ..frame
+            };
+            let (output, ended) = self.list(&for_.tasks, data, inner).await?;
+            data = output;
+            if ended {
+                return Ok((data, true));
+            }
+        }
+        Ok((data, false))
+    }
+
+    /// `fork`: the branches, concurrently.
+    async fn fork(
+        &self,
+        fork: &'r Fork,
+        input: &Val,
+        frame: Frame<'_>,
+    ) -> Result<(Val, Option<Flow>), Stop> {
+        let mut running: FuturesUnordered<_> = fork
+            .branches
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(index, branch)| {
+                let future = self.task_boxed(branch, input.clone(), frame);
+                async move { (index, future.await) }
+            })
+            .collect();
+        if fork.compete {
+            let mut first_error = None;
+            while let Some((_, result)) = running.next().await {
+                match result {
+                    Ok((output, flow)) => {
+                        return Ok((output, (flow == Flow::End).then_some(Flow::End)))
+                    }
+                    Err(Stop::Fault(error)) => {
+                        first_error.get_or_insert(error);
+                    }
+                    Err(stop) => return Err(stop),
+                }
+            }
+            return Err(Stop::Fault(first_error.unwrap_or_else(|| {
+                WorkflowError::runtime(
+                    &self.shared.current_task(),
+                    "the fork has no branches".into(),
+                )
+            })));
+        }
+        let mut outputs: Vec<Val> = vec![Val::Null; fork.branches.tasks.len()];
+        let mut end = false;
+        while let Some((index, result)) = running.next().await {
+            let (output, flow) = result?;
+            end |= flow == Flow::End;
+            if let Some(slot) = outputs.get_mut(index) {
+                *slot = output;
+            }
+        }
+        Ok((outputs.into_iter().collect(), end.then_some(Flow::End)))
+    }
+
+    /// `wait`: sleeps, or faults at once when a limit would pass first.
+    async fn wait(
+        &self,
+        duration: &DurationSpec,
+        instance: &str,
+        input: &Val,
+        descriptor: &Val,
+        frame: Frame<'_>,
+    ) -> Result<(), Stop> {
+        let duration = self
+            .eval(input, &NULL, descriptor, frame.locals, |args| {
+                duration.eval(input, args)
+            })
+            .map_err(|e| expression_error(instance, e))?;
+        if later(duration) > frame.limit.until {
+            return Err(frame.limit.error(instance));
+        }
+        tokio::time::sleep(duration).await;
+        Ok(())
+    }
+
+    /// Guards the nesting of functions and sub-workflows.
+    fn deeper(&self, frame: Frame<'_>, instance: &str) -> Result<usize, Stop> {
+        if frame.depth >= MAX_DEPTH {
+            return Err(Stop::Fault(WorkflowError::runtime(
+                instance,
+                format!("functions and sub-workflows are nested more than {MAX_DEPTH} levels deep; is one calling itself?"),
+            )));
+        }
+        Ok(frame.depth + 1)
+    }
+
+    /// `run: workflow`.
+    async fn run_workflow(
+        &self,
+        run: &'r RunWorkflow,
+        instance: &str,
+        input: &Val,
+        descriptor: &Val,
+        frame: Frame<'_>,
+    ) -> Result<Val, Stop> {
+        let depth = self.deeper(frame, instance)?;
+        let link = &run.link;
+        let Some(target) = link.target.get().and_then(std::sync::Weak::upgrade) else {
+            return Err(Stop::Fault(WorkflowError::configuration(
+                instance,
+                format!(
+                    "the sub-workflow {}/{}@{} is not linked: load workflows through a Registry, which links `run: workflow` targets",
+                    link.namespace,
+                    link.name,
+                    link.version.as_deref().unwrap_or("latest")
+                ),
+            )));
+        };
+        let child_input = match &run.input {
+            Some(template) => self
+                .eval(input, &NULL, descriptor, frame.locals, |args| {
+                    template.eval(input, args)
+                })
+                .map_err(|e| expression_error(instance, e))?,
+            None => input.clone(),
+        };
+        self.shared
+            .document(&target, child_input, depth, frame.limit)
+            .await
+    }
+
+    /// `call` of a function of `use.functions`.
+    async fn call_function(
+        &self,
+        call: &CallFunction,
+        instance: &str,
+        input: &Val,
+        descriptor: &Val,
+        frame: Frame<'_>,
+    ) -> Result<Val, Stop> {
+        let depth = self.deeper(frame, instance)?;
+        let Some(function) = self.workflow.functions.get(call.index) else {
+            return Err(Stop::Fault(WorkflowError::runtime(
+                instance,
+                "the called function is missing".into(),
+            )));
+        };
+        let arguments = match &call.with {
+            Some(with) => self
+                .eval(input, &NULL, descriptor, frame.locals, |args| {
+                    with.eval(input, args)
+                })
+                .map_err(|e| expression_error(instance, e))?,
+            None => input.clone(),
+        };
+        let inner = Frame {
+            locals: &[],
+            limit: frame.limit,
+            depth,
+        };
+        let (output, _flow) = self.task_boxed(function, arguments, inner).await?;
+        Ok(output)
+    }
+
+    /// `call: openapi`: resolve the operation (fetching the document once), then call it.
+    async fn openapi(
+        &self,
+        call: &'r OpenApiCall,
+        instance: &str,
+        input: &Val,
+        descriptor: &Val,
+        frame: Frame<'_>,
+    ) -> Result<Val, Stop> {
+        let operation = match call.operation.get() {
+            Some(operation) => operation.clone(),
+            None => {
+                let operation = Arc::new(
+                    self.fetch_operation(call, instance, input, descriptor, frame)
+                        .await?,
+                );
+                let _ = call.operation.set(operation.clone());
+                operation
+            }
+        };
+        let request = self
+            .eval(input, &NULL, descriptor, frame.locals, |args| {
+                Ok(call.request(&operation, input, args))
+            })
+            .map_err(|e| expression_error(instance, e))?
+            .map_err(|e| match e {
+                OperationError::Expression(e) => Stop::Fault(expression_error(instance, e)),
+                OperationError::Parameters(message) => {
+                    Stop::Fault(WorkflowError::validation(instance, message))
+                }
+            })?;
+        let response = self
+            .workflow
+            .services
+            .http
+            .send(&request, call.redirect, &self.shared.http)
+            .await
+            .map_err(|failure| Stop::Fault(failure.into_error(instance)))?;
+        Ok(http::output(call.output, &request, &response))
+    }
+
+    /// Fetches and parses an OpenAPI document named by URL, and finds the operation.
+    async fn fetch_operation(
+        &self,
+        call: &OpenApiCall,
+        instance: &str,
+        input: &Val,
+        descriptor: &Val,
+        frame: Frame<'_>,
+    ) -> Result<Operation, Stop> {
+        let DocSource::Url { url, auth } = &call.source else {
+            return Err(Stop::Fault(WorkflowError::configuration(
+                instance,
+                "the bundled OpenAPI operation was not resolved at load".into(),
+            )));
+        };
+        let mut headers = vec![(
+            "accept".to_owned(),
+            "application/json, application/yaml;q=0.9".to_owned(),
+        )];
+        if let Some(auth) = auth {
+            let value = self
+                .eval(input, &NULL, descriptor, frame.locals, |args| {
+                    auth.header_value(input, args)
+                })
+                .map_err(|e| expression_error(instance, e))?;
+            headers.push(("authorization".into(), value));
+        }
+        let request = http::Request {
+            method: hyper::Method::GET,
+            url: url.clone(),
+            headers,
+            body: None,
+        };
+        let response = self
+            .workflow
+            .services
+            .http
+            .send(&request, true, &self.shared.http)
+            .await
+            .map_err(|failure| Stop::Fault(failure.into_error(instance)))?;
+        let document: Value = serde_json::from_slice(&response.body)
+            .or_else(|_| serde_yaml_ng::from_slice(&response.body))
+            .map_err(|_| {
+                Stop::Fault(WorkflowError::configuration(
+                    instance,
+                    format!(
+                        "the OpenAPI document at {} is neither JSON nor YAML",
+                        http::display_url(url)
+                    ),
+                ))
+            })?;
+        Operation::resolve(&document, Some(url), &call.operation_id).map_err(|message| {
+            Stop::Fault(WorkflowError::configuration(
+                instance,
+                format!(
+                    "the OpenAPI document at {}: {message}",
+                    http::display_url(url)
+                ),
+            ))
+        })
+    }
+
+    /// `emit`: the CloudEvent (id, specversion, time filled in when absent), collected.
+    fn emit(
+        &self,
+        emit: &Emit,
+        instance: &str,
+        input: &Val,
+        descriptor: &Val,
+        locals: &[Val],
+    ) -> Result<Val, Stop> {
+        let attributes = self
+            .eval(input, &NULL, descriptor, locals, |args| {
+                emit.attributes.eval(input, args)
+            })
+            .map_err(|e| expression_error(instance, e))?;
+        let Ok(Value::Object(mut event)) = to_json(&attributes) else {
+            return Err(Stop::Fault(WorkflowError::validation(
+                instance,
+                "the event's attributes must be a map".into(),
+            )));
+        };
+        for attribute in ["source", "type"] {
+            let present = event
+                .get(attribute)
+                .and_then(Value::as_str)
+                .is_some_and(|s| !s.is_empty());
+            if !present {
+                return Err(Stop::Fault(WorkflowError::validation(
+                    instance,
+                    format!("the event's `{attribute}` must be a non-empty string"),
+                )));
+            }
+        }
+        let now = SystemTime::now();
+        if !event.get("id").is_some_and(Value::is_string) {
+            event.insert("id".into(), Value::String(uuid::Uuid::now_v7().to_string()));
+        }
+        event
+            .entry("specversion")
+            .or_insert_with(|| Value::String("1.0".into()));
+        if !event.get("time").is_some_and(Value::is_string) {
+            event.insert(
+                "time".into(),
+                Value::String(crate::time::rfc3339_millis(now)),
+            );
+        }
+        if event.contains_key("data") && !event.contains_key("datacontenttype") {
+            event.insert(
+                "datacontenttype".into(),
+                Value::String("application/json".into()),
+            );
+        }
+        let event = Value::Object(event);
+        let output = from_json_ref(&event);
+        lock(&self.shared.events).push(event);
+        Ok(output)
+    }
+}
+
+/// The `instance` of a data-flow error: the task, or the workflow's `input`/`output` place.
+fn instance_of<'a>(instance: &'a str, workflow_place: &'a str) -> &'a str {
+    match instance {
+        "/input" | "/output" => workflow_place,
+        task => task,
+    }
+}
+
+/// Base of the standard error types as the CTK and older documents spell them.
+const DSL_ERROR_TYPES: &str = "https://serverlessworkflow.io/dsl/errors/types/";
+
+/// Whether `error` passes `filter` (every field set must be equal).
+fn matches_filter(filter: &ErrorFilter, error: &WorkflowError) -> bool {
+    let same_type = |expected: &str| {
+        expected == error.type_
+            || match (standard_kind(expected), standard_kind(&error.type_)) {
+                (Some(a), Some(b)) => a == b,
+                _ => false,
+            }
+    };
+    filter.type_.as_deref().is_none_or(same_type)
+        && filter.status.is_none_or(|status| status == error.status)
+        && filter
+            .instance
+            .as_deref()
+            .is_none_or(|i| error.instance.as_deref() == Some(i))
+        && filter
+            .title
+            .as_deref()
+            .is_none_or(|t| error.title.as_deref() == Some(t))
+        && filter
+            .detail
+            .as_deref()
+            .is_none_or(|d| error.detail.as_deref() == Some(d))
+}
+
+/// The kind of a standard error type URI, in either spelling.
+fn standard_kind(type_: &str) -> Option<&str> {
+    type_
+        .strip_prefix(DSL_ERROR_TYPES)
+        .or_else(|| type_.strip_prefix(&WorkflowError::standard_type("")[..]))
+        .filter(|kind| !kind.is_empty() && !kind.contains('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_types_match_in_both_spellings() {
+        let error = WorkflowError::runtime("/do/0/a", "x".into());
+        let filter = |type_: &str| ErrorFilter {
+            type_: Some(type_.into()),
+            ..ErrorFilter::default()
+        };
+        assert!(matches_filter(
+            &filter("https://serverlessworkflow.io/dsl/errors/types/runtime"),
+            &error
+        ));
+        assert!(matches_filter(
+            &filter("https://serverlessworkflow.io/spec/1.0.0/errors/runtime"),
+            &error
+        ));
+        assert!(!matches_filter(
+            &filter("https://serverlessworkflow.io/dsl/errors/types/timeout"),
+            &error
+        ));
+        assert!(!matches_filter(
+            &filter("https://example.com/errors/runtime"),
+            &error
+        ));
+        let status = ErrorFilter {
+            status: Some(500),
+            instance: Some("/do/0/a".into()),
+            ..ErrorFilter::default()
+        };
+        assert!(matches_filter(&status, &error));
+        assert!(!matches_filter(
+            &ErrorFilter {
+                status: Some(404),
+                ..ErrorFilter::default()
+            },
+            &error
+        ));
     }
 }

@@ -1,6 +1,11 @@
 //! Engine tests across rooms: the bundled sample, the DSL data flow, flow directives,
 //! errors, the deadline, and the CTK scenarios that use only `do` and `set` (transcribed by
-//! hand from `sw-spec/ctk/features/{set,do,data-flow,flow}.feature`).
+//! hand from `sw-spec/ctk/features/{set,do,data-flow,flow}.feature`). Each task kind has its
+//! own file; `standin` is a loopback HTTP server for the calls.
+
+mod calls;
+mod standin;
+mod tasks;
 
 use super::*;
 use serde_json::{json, Value};
@@ -8,38 +13,39 @@ use std::path::Path;
 use std::time::Duration;
 use tokio::time::Instant;
 
-const HEAD: &str = "document: { dsl: '1.0.3', namespace: test, name: t, version: '1.0.0' }\n";
+pub(super) const HEAD: &str =
+    "document: { dsl: '1.0.3', namespace: test, name: t, version: '1.0.0' }\n";
 
-fn workflow(yaml: &str) -> Workflow {
+pub(super) fn workflow(yaml: &str) -> Workflow {
     match Workflow::parse(Path::new("test.yaml"), yaml) {
         Ok(workflow) => workflow,
         Err(e) => panic!("{e}"),
     }
 }
 
-fn exec() -> ExecutionInfo {
+pub(super) fn exec() -> ExecutionInfo {
     ExecutionInfo {
         execution_id: "exec-1".into(),
         claims: json!({ "sub": "user-7", "app_id": "app-42", "plan": { "tier": "pro" } }),
     }
 }
 
-async fn run_with(workflow: &Workflow, input: Value, deadline: Instant) -> RunResult {
+pub(super) async fn run_with(workflow: &Workflow, input: Value, deadline: Instant) -> RunResult {
     workflow.run(input, &exec(), deadline).await
 }
 
-async fn run(workflow: &Workflow, input: Value) -> RunResult {
+pub(super) async fn run(workflow: &Workflow, input: Value) -> RunResult {
     run_with(workflow, input, Instant::now() + Duration::from_secs(30)).await
 }
 
-fn output(result: &RunResult) -> &Value {
+pub(super) fn output(result: &RunResult) -> &Value {
     match &result.outcome {
         Outcome::Completed(output) => output,
         Outcome::Faulted(e) => panic!("faulted: {e} — {:?}", e.detail),
     }
 }
 
-fn fault(result: &RunResult) -> &WorkflowError {
+pub(super) fn fault(result: &RunResult) -> &WorkflowError {
     match &result.outcome {
         Outcome::Faulted(e) => e,
         Outcome::Completed(output) => panic!("completed with {output}"),
@@ -47,7 +53,7 @@ fn fault(result: &RunResult) -> &WorkflowError {
 }
 
 /// Runs `body` (everything after `document`) on `input`, expecting completion.
-async fn completes(body: &str, input: Value) -> Value {
+pub(super) async fn completes(body: &str, input: Value) -> Value {
     output(&run(&workflow(&format!("{HEAD}{body}")), input).await).clone()
 }
 
@@ -56,7 +62,7 @@ async fn the_bundled_sample_greets_and_echoes_the_execution() {
     let dir = Path::new(file!())
         .parent()
         .unwrap_or(Path::new("."))
-        .join("../../workflows");
+        .join("../../../workflows");
     let registry = match Registry::load_dir(&dir) {
         Ok(registry) => registry,
         Err(e) => panic!("{e}"),

@@ -1,0 +1,178 @@
+//! What a host gives the engine at load: where secrets come from, and (for tests) where HTTP
+//! calls to some hosts really go. Built once per bundle and shared by its workflows.
+
+use super::http::HttpClient;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+
+/// The default prefix of the environment variables that hold secrets.
+pub const DEFAULT_SECRET_PREFIX: &str = "MOZAIKS_SECRET_";
+
+/// Options for loading a bundle: [`Registry::load_dir_with`](super::Registry::load_dir_with),
+/// [`Workflow::parse_with`](super::Workflow::parse_with).
+#[derive(Clone, Default)]
+pub struct EngineOptions {
+    /// Where the secrets a workflow declares in `use.secrets` come from.
+    pub secrets: SecretSource,
+    /// **For tests only.** HTTP calls (`call: http`, `call: openapi`) to one of these host
+    /// names, any scheme and port, are sent over plain HTTP to the paired socket address
+    /// instead (the request line and `Host` header keep the original URL). This lets a test
+    /// stand in for public hosts on loopback. Production hosts leave it empty: nothing in
+    /// the runtime reads it from the environment.
+    pub resolve_overrides: Vec<(String, SocketAddr)>,
+}
+
+impl fmt::Debug for EngineOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineOptions")
+            .field("secrets", &self.secrets)
+            .field("resolve_overrides", &self.resolve_overrides)
+            .finish()
+    }
+}
+
+/// Where `$secrets` come from. A workflow sees only the secrets it declares in `use.secrets`,
+/// and a declared secret that is not configured stops the load (naming what to set).
+#[derive(Clone)]
+pub enum SecretSource {
+    /// Secret `name` is the environment variable `<prefix><NAME>`, the name upper-cased with
+    /// every character other than a letter or digit replaced by `_` (`petstore-key` →
+    /// `MOZAIKS_SECRET_PETSTORE_KEY`). A value that is a JSON object (e.g.
+    /// `{"username":"u","password":"p"}` for basic authentication) is used as that object;
+    /// any other value is a string.
+    Environment {
+        /// The variable name prefix, [`DEFAULT_SECRET_PREFIX`] by default.
+        prefix: String,
+    },
+    /// Fixed values by secret name (tests, or a host that fetched them itself).
+    Values(BTreeMap<String, Value>),
+}
+
+impl Default for SecretSource {
+    fn default() -> Self {
+        SecretSource::Environment {
+            prefix: DEFAULT_SECRET_PREFIX.to_owned(),
+        }
+    }
+}
+
+impl fmt::Debug for SecretSource {
+    /// Names where secrets come from, never their values.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretSource::Environment { prefix } => f
+                .debug_struct("Environment")
+                .field("prefix", prefix)
+                .finish(),
+            SecretSource::Values(values) => f
+                .debug_struct("Values")
+                .field("names", &values.keys().collect::<Vec<_>>())
+                .finish(),
+        }
+    }
+}
+
+impl SecretSource {
+    /// The value of secret `name`, or what to configure to provide it.
+    pub(crate) fn lookup(&self, name: &str) -> Result<Value, String> {
+        match self {
+            SecretSource::Values(values) => values.get(name).cloned().ok_or_else(|| {
+                format!("secret `{name}` is declared in `use.secrets` but the host provides no value for it")
+            }),
+            SecretSource::Environment { prefix } => {
+                let variable = Self::variable(prefix, name);
+                match std::env::var(&variable) {
+                    Ok(text) => Ok(Self::parse(text)),
+                    Err(std::env::VarError::NotPresent) => Err(format!(
+                        "secret `{name}` is declared in `use.secrets` but not configured: set the environment variable {variable}"
+                    )),
+                    Err(std::env::VarError::NotUnicode(_)) => Err(format!(
+                        "secret `{name}`: the environment variable {variable} is not valid UTF-8"
+                    )),
+                }
+            }
+        }
+    }
+
+    /// The environment variable of secret `name`.
+    pub(crate) fn variable(prefix: &str, name: &str) -> String {
+        let suffix: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("{prefix}{suffix}")
+    }
+
+    /// A secret's text: a JSON object if it is one, else the string itself.
+    fn parse(text: String) -> Value {
+        if text.trim_start().starts_with('{') {
+            if let Ok(value @ Value::Object(_)) = serde_json::from_str(&text) {
+                return value;
+            }
+        }
+        Value::String(text)
+    }
+}
+
+/// What the workflows of one bundle share at run time.
+pub(crate) struct Services {
+    /// The HTTP client (built on first use).
+    pub(crate) http: HttpClient,
+}
+
+impl Services {
+    /// The services for `options`.
+    pub(crate) fn new(options: &EngineOptions) -> Services {
+        Services {
+            http: HttpClient::new(options.resolve_overrides.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn secret_variables_are_upper_snake_case() {
+        assert_eq!(
+            SecretSource::variable("MOZAIKS_SECRET_", "petstore-key.v2"),
+            "MOZAIKS_SECRET_PETSTORE_KEY_V2"
+        );
+        assert_eq!(SecretSource::parse("plain".into()), json!("plain"));
+        assert_eq!(
+            SecretSource::parse(r#" {"username":"u","password":"p"}"#.into()),
+            json!({"username":"u","password":"p"})
+        );
+        assert_eq!(SecretSource::parse("{not json".into()), json!("{not json"));
+    }
+
+    #[test]
+    fn missing_secrets_say_what_to_set_and_debug_never_shows_values() {
+        let source = SecretSource::Environment {
+            prefix: "MOZAIKS_TEST_UNSET_".into(),
+        };
+        let err = source.lookup("api-key").err().unwrap_or_default();
+        assert!(err.contains("MOZAIKS_TEST_UNSET_API_KEY"), "{err}");
+        let values = SecretSource::Values([("k".to_owned(), json!("hunter2"))].into());
+        assert_eq!(values.lookup("k"), Ok(json!("hunter2")));
+        let shown = format!(
+            "{:?}",
+            EngineOptions {
+                secrets: values,
+                resolve_overrides: vec![]
+            }
+        );
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("\"k\""), "{shown}");
+    }
+}
