@@ -37,7 +37,7 @@
 mod ctk_hosts;
 
 use ctk_hosts::StandIn;
-use mozaiks_runtime::workflow::{ExecutionInfo, Outcome, RunResult, Workflow};
+use mozaiks_runtime::workflow::{EngineOptions, ExecutionInfo, Outcome, RunResult, Workflow};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
@@ -50,92 +50,7 @@ use std::time::Duration;
 ///
 /// The third field is checked: a listed scenario that fails for another reason is a failure.
 /// Remove an entry when the engine learns what it needs (the test says which ones pass).
-const EXPECTED_FAILURES: &[(&str, &str, &str)] = &[
-    (
-        "branch.feature",
-        "Fork Task With Competing Concurrent Sub Tasks",
-        "`fork` tasks are not supported yet",
-    ),
-    (
-        "call.feature",
-        "Call HTTP With Content Output",
-        "`call: http` is not supported yet",
-    ),
-    (
-        "call.feature",
-        "Call HTTP With Response Output",
-        "`call: http` is not supported yet",
-    ),
-    (
-        "call.feature",
-        "Call HTTP Using Basic Authentication",
-        "`call: http` is not supported yet",
-    ),
-    (
-        "call.feature",
-        "Call OpenAPI With Content Output",
-        "`call: openapi` is not supported yet",
-    ),
-    (
-        "call.feature",
-        "Call OpenAPI With Response Output",
-        "`call: openapi` is not supported yet",
-    ),
-    (
-        "data-flow.feature",
-        "Output Filtering",
-        "`call: http` is not supported yet",
-    ),
-    (
-        "data-flow.feature",
-        "Use Non-object Output",
-        "`call: http` is not supported yet",
-    ),
-    (
-        "emit.feature",
-        "Emit Task",
-        "`emit` tasks are not supported yet",
-    ),
-    (
-        "for.feature",
-        "For Task",
-        "`for` tasks are not supported yet",
-    ),
-    (
-        "raise.feature",
-        "Raise task with inline error",
-        "`raise` tasks are not supported yet",
-    ),
-    (
-        "switch.feature",
-        "Switch task with matching case",
-        "`switch` tasks are not supported yet",
-    ),
-    (
-        "switch.feature",
-        "Switch task with implicit default case",
-        "`switch` tasks are not supported yet",
-    ),
-    (
-        "switch.feature",
-        "Switch task with explicit default case",
-        "`switch` tasks are not supported yet",
-    ),
-    (
-        "try.feature",
-        "Try Handle Caught Error",
-        "`try` tasks are not supported yet",
-    ),
-    (
-        "try.feature",
-        "Try Raise Uncaught Error",
-        "`try` tasks are not supported yet",
-    ),
-];
-
-/// Whether [`run_workflow`] hands the engine the stand-in's host mapping. Until it does, a
-/// scenario whose workflow names a stand-in host is not run (it would reach the internet).
-const HOST_MAPPING_WIRED: bool = false;
+const EXPECTED_FAILURES: &[(&str, &str, &str)] = &[];
 
 /// The deadline of each run.
 const SCENARIO_DEADLINE: Duration = Duration::from_secs(10);
@@ -715,7 +630,12 @@ impl World<'_> {
             other => return Err(format!("unknown doc string content type `{other}`")),
         };
         let path = PathBuf::from(format!("{}.{extension}", self.id));
-        let workflow = Workflow::parse(&path, &doc.content)
+        // Public hosts the CTK calls (petstore, httpbin) go to the loopback stand-in.
+        let options = EngineOptions {
+            resolve_overrides: self.hosts.resolve_overrides(),
+            ..EngineOptions::default()
+        };
+        let workflow = Workflow::parse_with(&path, &doc.content, &options)
             .map_err(|e| format!("the definition does not load: {e}"))?;
         self.definition = Some((workflow, doc.content.clone()));
         Ok(())
@@ -723,30 +643,15 @@ impl World<'_> {
 
     /// `the workflow is executed`: one run through the engine, its tasks recorded.
     fn execute(&mut self) -> Result<(), String> {
-        let (workflow, text) = self
+        let (workflow, _) = self
             .definition
             .as_ref()
             .ok_or("no workflow yet: a `Given a workflow with definition:` step comes first")?;
-        if !HOST_MAPPING_WIRED {
-            if let Some(host) = ctk_hosts::HOSTS
-                .iter()
-                .find(|host| text.contains(&format!("://{host}")))
-            {
-                return Err(format!(
-                    "not run: the workflow calls {host}, and the engine cannot be pointed at the \
-                     loopback stand-in yet (wire `resolve_overrides` in `run_workflow`)"
-                ));
-            }
-        }
         let recorder = TaskRecorder::default();
         let dispatch = tracing::Dispatch::new(recorder.clone());
         let result = tracing::dispatcher::with_default(&dispatch, || {
-            self.runtime.block_on(run_workflow(
-                workflow,
-                self.input.clone(),
-                self.hosts,
-                &self.id,
-            ))
+            self.runtime
+                .block_on(run_workflow(workflow, self.input.clone(), &self.id))
         });
         self.run = Some(Run {
             outcome: result.outcome,
@@ -847,8 +752,7 @@ fn no_doc_unless_outcome(step: &Step, rest: &str) -> Result<(), String> {
 /// When the engine accepts a host → address mapping (the planned
 /// `EngineOptions { resolve_overrides }`), pass `hosts.resolve_overrides()` here and set
 /// [`HOST_MAPPING_WIRED`]: the HTTP scenarios then run against the stand-in.
-async fn run_workflow(workflow: &Workflow, input: Value, hosts: &StandIn, id: &str) -> RunResult {
-    let _resolve_overrides = hosts.resolve_overrides();
+async fn run_workflow(workflow: &Workflow, input: Value, id: &str) -> RunResult {
     let exec = ExecutionInfo {
         execution_id: format!("ctk {id}"),
         claims: json!({}),
