@@ -6,12 +6,15 @@
 //! Run by `make bench` (scripts/bench.sh), which builds both binaries first. Prints one JSON
 //! object on stdout. Arguments: `--cold N` (default 20), `--warm N` (default 1000).
 
+#[path = "../tests/support/function.rs"]
+mod function;
 #[path = "../tests/support/runtime_api.rs"]
 mod runtime_api;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use function::root;
 use runtime_api::{spawn_function, Outcome, RuntimeApi};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -22,22 +25,11 @@ struct Subject {
     env: Vec<(String, String)>,
 }
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
+/// dev/local.env as the tests run it, logging at warn (as a production function logging only
+/// problems), JSON format.
 fn dev_env() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(root().join("dev/local.env")).expect("dev/local.env");
-    let mut vars: Vec<(String, String)> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .filter(|(k, _)| *k != "AWS_LAMBDA_LOG_FORMAT")
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    vars.push(("LAMBDA_TASK_ROOT".into(), root().display().to_string()));
-    // Logs at warn, as a production function logging only problems; JSON format.
+    let mut vars = function::dev_env();
+    vars.retain(|(k, _)| k != "AWS_LAMBDA_LOG_FORMAT");
     vars.push(("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()));
     vars.push(("AWS_LAMBDA_LOG_LEVEL".into(), "warn".into()));
     vars

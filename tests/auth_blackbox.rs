@@ -7,102 +7,27 @@
 //! - a token minted exactly as MozaiksCore mints launch tokens (HS256, no `kid`) runs with
 //!   `MOZAIKS_JWT_HS256_SECRET`, and its usage event carries the signed payload byte for byte.
 
+#[path = "support/function.rs"]
+mod function;
 #[path = "support/runtime_api.rs"]
 mod runtime_api;
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use function::{dev_env, dev_key, now, root, Function, WAIT};
 use jsonwebtoken::{crypto, Algorithm, EncodingKey};
-use runtime_api::{spawn_function, FunctionProcess, InvokeSpec, Outcome, RuntimeApi};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-const WAIT: Duration = Duration::from_secs(20);
-const TIMEOUT: Duration = Duration::from_secs(10);
 const ISSUER: &str = "https://dev.mozaiks.local";
 const AUDIENCE: &str = "mozaiks-runtime";
 /// `MOZAIKS_JWT_HS256_SECRET` for the MozaiksCore test (test-only, ≥ 32 bytes).
 const CORE_SECRET: &str = "mozaiks-core-shared-secret-for-tests-only-0123456789";
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The variables of dev/local.env, plus LAMBDA_TASK_ROOT = the repository (as on Lambda).
-fn dev_env() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(root().join("dev/local.env")).expect("dev/local.env");
-    let mut vars: Vec<(String, String)> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    vars.push(("LAMBDA_TASK_ROOT".into(), root().display().to_string()));
-    vars
-}
-
-struct Function {
-    api: RuntimeApi,
-    process: FunctionProcess,
-}
-
-impl Function {
-    fn start(env: &[(String, String)]) -> Function {
-        let api = RuntimeApi::start().expect("runtime api");
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let bootstrap = PathBuf::from(env!("CARGO_BIN_EXE_bootstrap"));
-        let process = spawn_function(&bootstrap, &api, &env).expect("spawn bootstrap");
-        Function { api, process }
-    }
-
-    /// Invokes with `event`; the answer must be a response, never a function error.
-    fn invoke(&self, event: &Value) -> Value {
-        let spec = InvokeSpec::new(event.to_string().as_bytes(), TIMEOUT);
-        let id = self.api.submit(spec).expect("submit");
-        let invocation = self
-            .api
-            .wait_for(&id, WAIT)
-            .unwrap_or_else(|e| panic!("no answer: {e:?}\n{}", self.process.output_report()));
-        match invocation.outcome {
-            Outcome::Response(body) => serde_json::from_slice(&body).expect("response is JSON"),
-            other => panic!(
-                "function error instead of a response: {}\n{}",
-                other.body_text(),
-                self.process.output_report()
-            ),
-        }
-    }
-
-    /// The stdout line of the usage event of `execution_id`.
-    fn usage_line(&self, execution_id: &str) -> String {
-        let needle = format!(r#""execution_id":"{execution_id}""#);
-        self.process
-            .wait_stdout_line(
-                |l| l.starts_with(r#"{"usage_event""#) && l.contains(&needle),
-                WAIT,
-            )
-            .unwrap_or_else(|| {
-                panic!(
-                    "no usage event for {execution_id}\n{}",
-                    self.process.output_report()
-                )
-            })
-    }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("the clock is after 1970")
-        .as_secs()
-}
 
 /// A compact JWS of exactly these header and payload texts, signed with `key`.
 fn sign(header: &str, payload: &str, key: &EncodingKey, alg: Algorithm) -> String {
@@ -113,11 +38,6 @@ fn sign(header: &str, payload: &str, key: &EncodingKey, alg: Algorithm) -> Strin
     );
     let signature = crypto::sign(input.as_bytes(), key, alg).expect("signs");
     format!("{input}.{signature}")
-}
-
-fn dev_key() -> EncodingKey {
-    let pem = std::fs::read(root().join("dev/dev-es256-private.pem")).expect("dev key");
-    EncodingKey::from_ec_pem(&pem).expect("dev key is a P-256 PKCS#8 PEM")
 }
 
 fn attacker_key() -> EncodingKey {
@@ -229,7 +149,7 @@ fn jku_and_x5u_at_a_loopback_listener_are_refused_without_a_connection() {
         ),
     ];
 
-    let f = Function::start(&dev_env());
+    let f = Function::spawn(&dev_env());
     // The same claims under the dev key, without a key URL, run: the refusals below are the
     // key-reference headers, not the claims.
     let control = sign(
@@ -238,11 +158,11 @@ fn jku_and_x5u_at_a_loopback_listener_are_refused_without_a_connection() {
         &dev,
         Algorithm::ES256,
     );
-    let ok = f.invoke(&json!({ "launch_token": control }));
+    let ok = f.invoke_json(&json!({ "launch_token": control }));
     assert_eq!(ok["status"], "completed", "{ok}");
 
     for (what, token) in &tokens {
-        let r = f.invoke(&json!({ "launch_token": token }));
+        let r = f.invoke_json(&json!({ "launch_token": token }));
         assert_eq!(r["status"], "rejected", "{what}: {r}");
         assert_eq!(r["error"]["status"], 401, "{what}: {r}");
         assert_eq!(
@@ -251,7 +171,7 @@ fn jku_and_x5u_at_a_loopback_listener_are_refused_without_a_connection() {
         );
         assert!(r.get("workflow").is_none(), "{what}: {r}");
 
-        let r = f.invoke(&http_v2(token));
+        let r = f.invoke_json(&http_v2(token));
         assert_eq!(r["statusCode"], 401, "{what}: {r}");
         assert_eq!(
             r["headers"]["content-type"], "application/problem+json",
@@ -305,7 +225,7 @@ fn a_token_minted_as_mozaiks_core_mints_runs_with_the_shared_secret() {
         .filter(|(k, _)| k != "MOZAIKS_JWT_JWKS_FILE")
         .collect();
     env.push(("MOZAIKS_JWT_HS256_SECRET".into(), CORE_SECRET.into()));
-    let f = Function::start(&env);
+    let f = Function::spawn(&env);
 
     // As MozaiksCore signs with PyJWT: header {"alg":"HS256","typ":"JWT"} (no kid), compact
     // JSON, its claims in its order, `aud` because an audience is configured, plus the scope.
@@ -329,7 +249,7 @@ fn a_token_minted_as_mozaiks_core_mints_runs_with_the_shared_secret() {
         Algorithm::HS256,
     );
 
-    let r = f.invoke(&json!({ "launch_token": token, "input": {"name": "Core"} }));
+    let r = f.invoke_json(&json!({ "launch_token": token, "input": {"name": "Core"} }));
     assert_eq!(r["status"], "completed", "{r}");
     assert_eq!(r["output"]["greeting"], "Hello, Core!", "{r}");
     assert_eq!(r["output"]["app_id"], "app-42", "{r}");
@@ -352,7 +272,7 @@ fn a_token_minted_as_mozaiks_core_mints_runs_with_the_shared_secret() {
         &EncodingKey::from_secret(b"another-shared-secret-of-32-bytes-or-more"),
         Algorithm::HS256,
     );
-    let r = f.invoke(&json!({ "launch_token": forged }));
+    let r = f.invoke_json(&json!({ "launch_token": forged }));
     assert_eq!(r["status"], "rejected", "{r}");
     assert_eq!(r["error"]["status"], 401, "{r}");
 }

@@ -1,145 +1,17 @@
 //! Black-box tests: the built `bootstrap` served through a real Lambda Runtime API emulator
 //! (tests/support/runtime_api.rs), configured as `make run` configures it (dev/local.env).
 
+#[path = "support/function.rs"]
+mod function;
 #[path = "support/runtime_api.rs"]
 mod runtime_api;
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine as _;
-use jsonwebtoken::{EncodingKey, Header};
-use runtime_api::{spawn_function, Deadline, FunctionProcess, InvokeSpec, Outcome, RuntimeApi};
+use function::{claims, dev_env, mint, now, payload_of, root, Function, TIMEOUT, WAIT};
+use runtime_api::{Deadline, InvokeSpec};
 use serde_json::{json, Value};
-
-const WAIT: Duration = Duration::from_secs(20);
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn bootstrap() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_bootstrap"))
-}
-
-/// The variables of dev/local.env, plus LAMBDA_TASK_ROOT = the repository (as on Lambda).
-fn dev_env() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(root().join("dev/local.env")).expect("dev/local.env");
-    let mut vars: Vec<(String, String)> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    vars.push(("LAMBDA_TASK_ROOT".into(), root().display().to_string()));
-    vars
-}
-
-struct Function {
-    api: RuntimeApi,
-    process: FunctionProcess,
-}
-
-fn start_with(env: &[(String, String)]) -> Function {
-    let api = RuntimeApi::start().expect("runtime api");
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let process = spawn_function(&bootstrap(), &api, &env).expect("spawn bootstrap");
-    Function { api, process }
-}
-
-fn start() -> Function {
-    start_with(&dev_env())
-}
-
-impl Function {
-    fn invoke(&self, event: &[u8]) -> Value {
-        self.invoke_spec(InvokeSpec::new(event, TIMEOUT))
-    }
-
-    fn invoke_spec(&self, spec: InvokeSpec) -> Value {
-        let id = self.api.submit(spec).expect("submit");
-        let invocation = self
-            .api
-            .wait_for(&id, WAIT)
-            .unwrap_or_else(|e| panic!("no answer: {e:?}\n{}", self.process.output_report()));
-        match invocation.outcome {
-            Outcome::Response(body) => serde_json::from_slice(&body).expect("response is JSON"),
-            other => panic!(
-                "function error instead of a response: {}\n{}",
-                other.body_text(),
-                self.process.output_report()
-            ),
-        }
-    }
-
-    fn invoke_json(&self, event: &Value) -> Value {
-        self.invoke(event.to_string().as_bytes())
-    }
-
-    /// The usage events printed so far on stdout.
-    fn usage_events(&self) -> Vec<Value> {
-        self.process
-            .stdout_lines()
-            .iter()
-            .filter(|l| l.starts_with(r#"{"usage_event""#))
-            .map(|l| {
-                serde_json::from_str::<Value>(l).expect("usage line is JSON")["usage_event"].clone()
-            })
-            .collect()
-    }
-
-    /// Waits for the usage event of an execution (written before the response, so present).
-    fn usage_of(&self, execution_id: &str) -> Value {
-        let needle = format!(r#""execution_id":"{execution_id}""#);
-        let line = self
-            .process
-            .wait_stdout_line(
-                |l| l.starts_with(r#"{"usage_event""#) && l.contains(&needle),
-                WAIT,
-            )
-            .unwrap_or_else(|| {
-                panic!(
-                    "no usage event for {execution_id}\n{}",
-                    self.process.output_report()
-                )
-            });
-        serde_json::from_str::<Value>(&line).unwrap()["usage_event"].clone()
-    }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn claims() -> Value {
-    json!({
-        "iss": "https://dev.mozaiks.local",
-        "aud": "mozaiks-runtime",
-        "sub": "user-1",
-        "app_id": "app-42",
-        "user_id": "user-1",
-        "chat_id": "chat-7",
-        "workflow_id": "hello",
-        "mozaiks_token_use": "execution",
-        "scope": "workflow:execute",
-        "roles": ["member"],
-        "plan": "pro",
-        "iat": now(),
-        "exp": now() + 600,
-    })
-}
-
-fn mint(claims: &Value) -> String {
-    let pem = std::fs::read(root().join("dev/dev-es256-private.pem")).unwrap();
-    let mut header = Header::new(jsonwebtoken::Algorithm::ES256);
-    header.kid = Some("mozaiks-dev-es256".into());
-    jsonwebtoken::encode(&header, claims, &EncodingKey::from_ec_pem(&pem).unwrap()).unwrap()
-}
 
 fn with(mut base: Value, patch: Value) -> Value {
     for (k, v) in patch.as_object().unwrap() {
@@ -178,20 +50,9 @@ fn sample(name: &str) -> Vec<u8> {
     std::fs::read(root().join("events").join(name)).unwrap_or_else(|e| panic!("events/{name}: {e}"))
 }
 
-/// Decoded claims payload of a compact JWS, as signed.
-fn payload_of(token: &str) -> String {
-    let part = token.split('.').nth(1).unwrap();
-    String::from_utf8(
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(part)
-            .unwrap(),
-    )
-    .unwrap()
-}
-
 #[test]
 fn sample_direct_invocation_completes_and_emits_its_usage_event() {
-    let f = start();
+    let f = Function::spawn(&dev_env());
     let event = sample("direct.json");
     let r = f.invoke(&event);
     assert_eq!(r["status"], "completed", "{r}");
@@ -235,7 +96,7 @@ fn sample_direct_invocation_completes_and_emits_its_usage_event() {
 
 #[test]
 fn every_event_sample_gets_the_right_answer() {
-    let f = start();
+    let f = Function::spawn(&dev_env());
     let mut names: Vec<String> = std::fs::read_dir(root().join("events"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -283,7 +144,7 @@ fn every_event_sample_gets_the_right_answer() {
 /// nothing that was rejected emits usage.
 #[test]
 fn caller_faults_are_answers_and_the_function_keeps_serving() {
-    let f = start();
+    let f = Function::spawn(&dev_env());
     let good = mint(&claims());
     let bearer = |t: &str| json!({ "authorization": format!("Bearer {t}"), "content-type": "application/json" });
     let six_mb = format!(r#"{{"blob":"{}"}}"#, "x".repeat(6 * 1024 * 1024));
@@ -537,7 +398,7 @@ fn caller_faults_are_answers_and_the_function_keeps_serving() {
 
 #[test]
 fn a_run_cut_by_the_deadline_faults_with_the_timeout_error_and_still_emits_usage() {
-    let f = start();
+    let f = Function::spawn(&dev_env());
     let token = mint(&claims());
     // 200 ms left is inside the usage reserve (500 ms): the run has no time at all.
     let mut spec = InvokeSpec::new(direct(&token, json!({})).to_string().as_bytes(), TIMEOUT);
@@ -555,7 +416,7 @@ fn a_run_cut_by_the_deadline_faults_with_the_timeout_error_and_still_emits_usage
 
 #[test]
 fn logs_are_json_lines_with_request_and_execution_ids_and_never_a_token() {
-    let f = start();
+    let f = Function::spawn(&dev_env());
     let claims = claims();
     let token = mint(&claims);
     let r = f.invoke_json(&direct(&token, json!({"name": "Di"})));
@@ -617,7 +478,7 @@ fn the_function_refuses_to_start_without_keys_and_says_which_variable() {
         .into_iter()
         .filter(|(k, _)| k != "MOZAIKS_JWT_JWKS_FILE")
         .collect();
-    let f = start_with(&env);
+    let f = Function::spawn(&env);
     let init = f.api.wait_init_error(WAIT).expect("init error reported");
     assert_eq!(
         init.error_type.as_deref(),
@@ -647,7 +508,7 @@ fn the_function_refuses_to_start_on_an_invalid_workflow_and_names_the_file() {
     let mut env = dev_env();
     env.retain(|(k, _)| k != "MOZAIKS_WORKFLOWS_DIR");
     env.push(("MOZAIKS_WORKFLOWS_DIR".into(), dir.display().to_string()));
-    let f = start_with(&env);
+    let f = Function::spawn(&env);
     let init = f.api.wait_init_error(WAIT).expect("init error reported");
     let message = serde_json::from_slice::<Value>(&init.body).unwrap()["errorMessage"]
         .as_str()

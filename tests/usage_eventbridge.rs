@@ -15,58 +15,31 @@
 
 #[path = "support/eventbridge_standin.rs"]
 mod eventbridge_standin;
+#[path = "support/function.rs"]
+mod function;
 #[path = "support/runtime_api.rs"]
 mod runtime_api;
 #[path = "support/usage.rs"]
 mod usage;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use eventbridge_standin::{event_id_of, Reply, StandIn};
-use jsonwebtoken::{EncodingKey, Header};
+use function::{
+    claims, dev_env, mint, now, payload_json, root, Function, STDOUT_EVENT, TIMEOUT, WAIT,
+};
 use mozaiks_runtime::config::UsageConfig;
 use mozaiks_runtime::usage::events::{event_id, HttpTotals, LlmTotals};
 use mozaiks_runtime::usage::{Delivery, ExecutionUsage, LlmCallUsage, Sink, UsageEvent};
 use mozaiks_runtime::workflow::WorkflowId;
-use runtime_api::{spawn_function, Deadline, FunctionProcess, InvokeSpec, Outcome, RuntimeApi};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use usage::{free_port, validate_details, Moto};
 
-const WAIT: Duration = Duration::from_secs(30);
-const TIMEOUT: Duration = Duration::from_secs(10);
 const BUS: &str = "mozaiks-usage-test";
 const SOURCE: &str = "mozaiks.runtime";
 const UNDELIVERED: &str = r#"{"usage_event_undelivered""#;
-const STDOUT_EVENT: &str = r#"{"usage_event""#;
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The function under test: the `bootstrap` cargo built for the tests, or the one named by
-/// `MOZAIKS_TEST_BOOTSTRAP` (to measure a release build with the same tests).
-fn bootstrap() -> PathBuf {
-    std::env::var_os("MOZAIKS_TEST_BOOTSTRAP")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_bootstrap")))
-}
-
-/// dev/local.env plus LAMBDA_TASK_ROOT, as tests/lambda.rs runs the function.
-fn dev_env() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(root().join("dev/local.env")).expect("dev/local.env");
-    let mut vars: Vec<(String, String)> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    vars.push(("LAMBDA_TASK_ROOT".into(), root().display().to_string()));
-    vars
-}
 
 /// The Lambda environment with a usage bus at `endpoint` (dummy credentials).
 fn bus_env(endpoint: &str) -> Vec<(String, String)> {
@@ -84,48 +57,15 @@ fn bus_env(endpoint: &str) -> Vec<(String, String)> {
     env
 }
 
-struct Function {
-    api: RuntimeApi,
-    process: FunctionProcess,
+/// What these tests read from the function's stdout besides usage events.
+trait StdoutExt {
+    /// Stdout lines starting with `prefix`, parsed, once at least `count` are there (or `WAIT`).
+    fn lines(&self, prefix: &str, count: usize) -> Vec<Value>;
+    /// The parsed JSON log lines (not usage lines) with this message.
+    fn logs(&self, message: &str) -> Vec<Value>;
 }
 
-impl Function {
-    fn start(env: &[(String, String)]) -> Function {
-        let api = RuntimeApi::start().expect("runtime api");
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let process = spawn_function(&bootstrap(), &api, &env).expect("spawn bootstrap");
-        assert!(
-            api.wait_ready(WAIT),
-            "the function did not start\n{}",
-            process.output_report()
-        );
-        Function { api, process }
-    }
-
-    /// Invokes; returns the response, the request id and the time from delivery to answer.
-    fn invoke(&self, event: &[u8], deadline: Duration) -> (Value, String, Duration) {
-        let mut spec = InvokeSpec::new(event, deadline);
-        spec.deadline = Deadline::AfterDelivery(deadline);
-        let id = self.api.submit(spec).expect("submit");
-        let invocation = self
-            .api
-            .wait_for(&id, WAIT)
-            .unwrap_or_else(|e| panic!("no answer: {e:?}\n{}", self.process.output_report()));
-        match &invocation.outcome {
-            Outcome::Response(body) => (
-                serde_json::from_slice(body).expect("response is JSON"),
-                invocation.request_id.clone(),
-                invocation.run_time,
-            ),
-            other => panic!(
-                "function error instead of a response: {}\n{}",
-                other.body_text(),
-                self.process.output_report()
-            ),
-        }
-    }
-
-    /// Stdout lines starting with `prefix`, parsed, once at least `count` are there (or `WAIT`).
+impl StdoutExt for Function {
     fn lines(&self, prefix: &str, count: usize) -> Vec<Value> {
         self.process
             .wait_stdout_matches(|l| l.starts_with(prefix), count, WAIT)
@@ -134,7 +74,6 @@ impl Function {
             .collect()
     }
 
-    /// The parsed JSON log lines (not usage lines) with this message.
     fn logs(&self, message: &str) -> Vec<Value> {
         self.process
             .stdout_lines()
@@ -144,48 +83,6 @@ impl Function {
             .filter(|l| l["fields"]["message"] == message)
             .collect()
     }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn claims() -> Value {
-    json!({
-        "iss": "https://dev.mozaiks.local",
-        "aud": "mozaiks-runtime",
-        "sub": "user-1",
-        "app_id": "app-42",
-        "user_id": "user-1",
-        "chat_id": "chat-7",
-        "workflow_id": "hello",
-        "mozaiks_token_use": "execution",
-        "scope": "workflow:execute",
-        "roles": ["member"],
-        "plan": "pro",
-        "iat": now(),
-        "exp": now() + 600,
-    })
-}
-
-fn mint(claims: &Value) -> String {
-    let pem = std::fs::read(root().join("dev/dev-es256-private.pem")).unwrap();
-    let mut header = Header::new(jsonwebtoken::Algorithm::ES256);
-    header.kid = Some("mozaiks-dev-es256".into());
-    jsonwebtoken::encode(&header, claims, &EncodingKey::from_ec_pem(&pem).unwrap()).unwrap()
-}
-
-/// The claims payload of a compact JWS, as signed.
-fn payload_of(token: &str) -> Value {
-    use base64::Engine as _;
-    let part = token.split('.').nth(1).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(part)
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
 }
 
 fn direct(token: &str, input: Value) -> Vec<u8> {
@@ -210,11 +107,12 @@ fn k_executions_put_exactly_k_execution_events_on_the_bus() {
     let f = Function::start(&bus_env(moto.endpoint()));
 
     let token = mint(&claims());
-    let signed = payload_of(&token);
+    let signed = payload_json(&token);
     let mut runs: BTreeMap<String, (String, Value)> = BTreeMap::new(); // execution id → (request id, response)
     let mut run_times = Vec::new();
     for name in ["Ada", "Bo", "Cy", "Di", "Ed"] {
-        let (r, request_id, run_time) = f.invoke(&direct(&token, json!({ "name": name })), TIMEOUT);
+        let (r, request_id, run_time) =
+            f.invoke_timed(&direct(&token, json!({ "name": name })), TIMEOUT);
         assert_eq!(r["status"], "completed", "{r}");
         assert_eq!(r["output"]["greeting"], format!("Hello, {name}!"));
         runs.insert(
@@ -224,7 +122,8 @@ fn k_executions_put_exactly_k_execution_events_on_the_bus() {
         run_times.push(run_time);
     }
     // A run cut by its deadline faults and still reports its usage.
-    let (faulted, request_id, _) = f.invoke(&direct(&token, json!({})), Duration::from_millis(300));
+    let (faulted, request_id, _) =
+        f.invoke_timed(&direct(&token, json!({})), Duration::from_millis(300));
     assert_eq!(faulted["status"], "faulted", "{faulted}");
     runs.insert(
         faulted["execution_id"].as_str().unwrap().to_owned(),
@@ -235,7 +134,7 @@ fn k_executions_put_exactly_k_execution_events_on_the_bus() {
     expired_claims["exp"] = json!(now() - 3600);
     expired_claims["iat"] = json!(now() - 7200);
     let expired = mint(&expired_claims);
-    let (rejected, _, _) = f.invoke(&direct(&expired, json!({})), TIMEOUT);
+    let (rejected, _, _) = f.invoke_timed(&direct(&expired, json!({})), TIMEOUT);
     assert_eq!(rejected["status"], "rejected");
     let k = runs.len();
 
@@ -359,7 +258,7 @@ fn scenario(script: Option<Vec<Reply>>, deadline: Duration) -> Scenario {
     };
     let function = Function::start(&bus_env(&endpoint));
     let event = sample_request();
-    let (response, _, run_time) = function.invoke(&event, deadline);
+    let (response, _, run_time) = function.invoke_timed(&event, deadline);
     let execution_id = response["execution_id"].as_str().unwrap().to_owned();
     let expected_id = event_id(&execution_id, "mozaiks.usage.execution", 1);
 
@@ -458,7 +357,7 @@ fn baseline_response() -> Value {
     BASELINE
         .get_or_init(|| {
             let f = Function::start(&dev_env());
-            let (r, _, _) = f.invoke(&sample_request(), TIMEOUT);
+            let (r, _, _) = f.invoke_timed(&sample_request(), TIMEOUT);
             assert_eq!(r["status"], "completed", "{r}");
             let line = &f.lines(STDOUT_EVENT, 1)[0];
             validate_details(&[(
@@ -591,7 +490,7 @@ fn the_client_is_built_once_and_its_connection_reused_across_invocations() {
     assert_eq!(standin.no_operation_calls(), 1);
     let mut with_bus = Vec::new();
     for _ in 0..N {
-        let (r, _, run_time) = f.invoke(&sample_request(), TIMEOUT);
+        let (r, _, run_time) = f.invoke_timed(&sample_request(), TIMEOUT);
         assert_eq!(r["status"], "completed");
         with_bus.push(run_time);
     }
@@ -607,7 +506,7 @@ fn the_client_is_built_once_and_its_connection_reused_across_invocations() {
     let stdout = Function::start(&dev_env());
     let mut without_bus = Vec::new();
     for _ in 0..N {
-        let (_, _, run_time) = stdout.invoke(&sample_request(), TIMEOUT);
+        let (_, _, run_time) = stdout.invoke_timed(&sample_request(), TIMEOUT);
         without_bus.push(run_time);
     }
     let delivery_ms: Vec<f64> = f
@@ -644,10 +543,8 @@ fn the_function_refuses_to_start_with_a_bus_but_no_credentials() {
         .into_iter()
         .filter(|(k, _)| k != "AWS_SECRET_ACCESS_KEY")
         .collect();
-    let api = RuntimeApi::start().expect("runtime api");
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let process = spawn_function(&bootstrap(), &api, &env).expect("spawn bootstrap");
-    let init = api.wait_init_error(WAIT).expect("init error reported");
+    let f = Function::spawn(&env);
+    let init = f.api.wait_init_error(WAIT).expect("init error reported");
     let body: Value = serde_json::from_slice(&init.body).unwrap();
     assert!(
         body["errorMessage"]
@@ -656,7 +553,7 @@ fn the_function_refuses_to_start_with_a_bus_but_no_credentials() {
             .starts_with("AWS_SECRET_ACCESS_KEY: is not set"),
         "{body}"
     );
-    assert!(process.wait_exit(WAIT).is_some());
+    assert!(f.process.wait_exit(WAIT).is_some());
 }
 
 // ───────────────────────────── the library's sink against the stand-in ─────────────────────────────
