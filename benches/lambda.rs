@@ -119,6 +119,20 @@ fn arg(name: &str, default: usize) -> usize {
 }
 
 fn main() {
+    let event = std::fs::read(root().join("events/direct.json")).expect("events/direct.json");
+    if !std::env::args().any(|a| a == "--bench") {
+        // `cargo test --all-targets` runs this target as a test (without `--bench`): check the
+        // harness on the debug `bootstrap` cargo built for it, measuring nothing.
+        let subject = Subject {
+            name: "bootstrap",
+            binary: PathBuf::from(env!("CARGO_BIN_EXE_bootstrap")),
+            env: dev_env(),
+        };
+        assert_eq!(cold(&subject, &event, 1).len(), 1);
+        assert_eq!(warm(&subject, &event, 5).0.len(), 5);
+        println!("bench harness checked on the debug bootstrap (1 cold start, 25 warm invocations); `make bench` measures");
+        return;
+    }
     let release = root().join("target/release");
     let subjects = [
         Subject {
@@ -139,7 +153,6 @@ fn main() {
             s.binary.display()
         );
     }
-    let event = std::fs::read(root().join("events/direct.json")).expect("events/direct.json");
     let (n_cold, n_warm) = (arg("--cold", 20), arg("--warm", 1000));
 
     // Alternate the subjects so that drift in machine load hits both alike.
