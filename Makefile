@@ -10,8 +10,10 @@ help: ## list the targets
 run: ## build and start the function locally (cargo-lambda emulator), invoke every sample in events/, print responses and usage events
 	@scripts/run-local.sh
 
-test: ## every test: unit, black-box through the Runtime API, SAM template (cfn-lint)
-	$(CARGO) test --locked --all-targets
+test: ## every test: unit, black-box (Runtime API emulator, EventBridge via moto), CTK, SAM template; benches run once as a check
+	@mkdir -p target
+	set -o pipefail; $(CARGO) test --locked --lib --bins --tests --benches 2>&1 | tee target/test-output.log
+	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "all tests: %d passed, %d failed\n", p, f }' target/test-output.log
 
 build: ## release zip for Lambda (arm64) with cargo-lambda, the bundled workflows included
 	$(CARGO) lambda build --release --arm64 --output-format zip --include workflows
