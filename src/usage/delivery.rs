@@ -434,6 +434,11 @@ mod tests {
         Instant::now() + Duration::from_millis(ms)
     }
 
+    /// [`deliver`] with the default policy and a deadline `ms` from now.
+    async fn deliver_within<C: PutEvents>(client: &C, entries: &[Entry<'_>], ms: u64) -> Report {
+        deliver(client, entries, deadline_in(ms), &RetryPolicy::default()).await
+    }
+
     /// The invariants of every case: each entry ends exactly once, delivered or undelivered;
     /// no entry is sent twice in one call, nor ever again once a call accepted it.
     fn check_invariants(script: &Script, entries: &[Entry<'_>], report: &Report) {
@@ -535,13 +540,7 @@ mod tests {
         let events = Events::new(3, 100);
         let entries = events.entries();
         let script = Script::new(vec![]);
-        let report = deliver(
-            &script,
-            &entries,
-            deadline_in(5000),
-            &RetryPolicy::default(),
-        )
-        .await;
+        let report = deliver_within(&script, &entries, 5000).await;
         assert_eq!(report.delivered, 3);
         assert_eq!(report.calls, 1);
         check_invariants(&script, &entries, &report);
@@ -552,13 +551,7 @@ mod tests {
         let events = Events::new(23, 100);
         let entries = events.entries();
         let script = Script::new(vec![]);
-        let report = deliver(
-            &script,
-            &entries,
-            deadline_in(5000),
-            &RetryPolicy::default(),
-        )
-        .await;
+        let report = deliver_within(&script, &entries, 5000).await;
         assert_eq!(report.delivered, 23);
         let calls = script.calls.borrow().clone();
         assert_eq!(calls.iter().map(Vec::len).collect::<Vec<_>>(), [10, 10, 3]);
@@ -572,13 +565,7 @@ mod tests {
         events.details[2] = "y".repeat(MAX_CALL_BYTES);
         let entries = events.entries();
         let script = Script::new(vec![]);
-        let report = deliver(
-            &script,
-            &entries,
-            deadline_in(5000),
-            &RetryPolicy::default(),
-        )
-        .await;
+        let report = deliver_within(&script, &entries, 5000).await;
         assert_eq!(report.delivered, 3);
         assert_eq!(report.undelivered.len(), 1);
         assert_eq!(report.undelivered[0].index, 2);
@@ -604,13 +591,7 @@ mod tests {
             ]),
             Step::PerEntry(vec![("e4", "InternalFailure", true)]),
         ]);
-        let report = deliver(
-            &script,
-            &entries,
-            deadline_in(5000),
-            &RetryPolicy::default(),
-        )
-        .await;
+        let report = deliver_within(&script, &entries, 5000).await;
         let calls = script.calls.borrow().clone();
         assert_eq!(
             calls,
@@ -638,13 +619,7 @@ mod tests {
         };
         let script = Script::new(vec![Step::Call(throttled.clone()), Step::Call(throttled)]);
         let started = Instant::now();
-        let report = deliver(
-            &script,
-            &entries,
-            deadline_in(5000),
-            &RetryPolicy::default(),
-        )
-        .await;
+        let report = deliver_within(&script, &entries, 5000).await;
         assert_eq!(report.delivered, 2);
         assert_eq!(report.calls, 3);
         assert_eq!(report.rounds, 3);
@@ -661,13 +636,7 @@ mod tests {
             error: "AccessDeniedException: no (HTTP 400)".into(),
             retryable: false,
         })]);
-        let report = deliver(
-            &script,
-            &entries,
-            deadline_in(5000),
-            &RetryPolicy::default(),
-        )
-        .await;
+        let report = deliver_within(&script, &entries, 5000).await;
         assert_eq!(report.calls, 1);
         assert_eq!(report.delivered, 0);
         assert!(report
@@ -725,13 +694,7 @@ mod tests {
         let events = Events::new(1, 100);
         let entries = events.entries();
         let script = Script::new(vec![Step::Hang]);
-        let report = deliver(
-            &script,
-            &entries,
-            deadline_in(5000),
-            &RetryPolicy::default(),
-        )
-        .await;
+        let report = deliver_within(&script, &entries, 5000).await;
         assert_eq!(report.delivered, 1);
         assert_eq!(script.calls.borrow().len(), 2);
         check_invariants(&script, &entries, &report);
@@ -775,7 +738,7 @@ mod tests {
         let events = Events::new(2, 100);
         let entries = events.entries();
         let short = Short(RefCell::new(0), RefCell::new(Vec::new()));
-        let report = deliver(&short, &entries, deadline_in(5000), &RetryPolicy::default()).await;
+        let report = deliver_within(&short, &entries, 5000).await;
         assert_eq!(report.delivered, 2);
         assert_eq!(short.1.borrow().len(), 2);
         assert_eq!(short.1.borrow()[0], short.1.borrow()[1]);

@@ -697,13 +697,7 @@ impl<'r> Runner<'r> {
                         call.request(input, args)
                     })
                     .map_err(fault)?;
-                let response = self
-                    .workflow
-                    .services
-                    .http
-                    .send(&request, call.redirect, &self.shared.http)
-                    .await
-                    .map_err(|failure| Stop::Fault(failure.into_error(instance)))?;
+                let response = self.send(&request, call.redirect, instance).await?;
                 Ok((http::output(call.output, &request, &response), None))
             }
             TaskKind::CallOpenApi(call) => Ok((
@@ -1219,14 +1213,23 @@ impl<'r> Runner<'r> {
                     Stop::Fault(WorkflowError::validation(instance, message))
                 }
             })?;
-        let response = self
-            .workflow
+        let response = self.send(&request, call.redirect, instance).await?;
+        Ok(http::output(call.output, &request, &response))
+    }
+
+    /// Sends an HTTP request of a `call` task (metered); a failure faults the task at `instance`.
+    async fn send(
+        &self,
+        request: &http::Request,
+        redirect: bool,
+        instance: &str,
+    ) -> Result<http::Response, Stop> {
+        self.workflow
             .services
             .http
-            .send(&request, call.redirect, &self.shared.http)
+            .send(request, redirect, &self.shared.http)
             .await
-            .map_err(|failure| Stop::Fault(failure.into_error(instance)))?;
-        Ok(http::output(call.output, &request, &response))
+            .map_err(|failure| Stop::Fault(failure.into_error(instance)))
     }
 
     /// Fetches and parses an OpenAPI document named by URL, and finds the operation.
