@@ -62,6 +62,7 @@ fn run_once(
         match workflow.run(input, info, deadline).await.outcome {
             Outcome::Completed(v) => v,
             Outcome::Faulted(e) => panic!("faulted: {e:?}"),
+            Outcome::Waiting { output, .. } => panic!("waiting with {output}"),
         }
     })
 }

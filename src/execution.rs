@@ -15,9 +15,10 @@ use tracing::{info, warn};
 use crate::auth::{ExecutionContext, Verifier};
 use crate::config::Config;
 use crate::problem::{Problem, Rejection};
+use crate::usage::events::LlmCallUsage;
 use crate::usage::events::{HttpTotals, LlmTotals};
 use crate::usage::{ExecutionUsage, Sink};
-use crate::workflow::{ExecutionInfo, Outcome, Registry, WorkflowError, WorkflowId};
+use crate::workflow::{ExecutionInfo, LlmCall, Outcome, Registry, WorkflowError, WorkflowId};
 
 /// An authenticated request, ready to run.
 #[derive(Debug)]
@@ -238,6 +239,15 @@ impl App {
         let (status, output, error) = match run.outcome {
             Outcome::Completed(output) => (Status::Completed, Some(output), None),
             Outcome::Faulted(error) => (Status::Faulted, None, Some(problem_of(error))),
+            Outcome::Waiting { .. } => {
+                // Continuations (sealing the state) are not wired yet: a run that would wait
+                // faults instead of losing its state silently.
+                let error = WorkflowError::runtime(
+                    "/do",
+                    "this deployment cannot issue continuations yet".into(),
+                );
+                (Status::Faulted, None, Some(problem_of(error)))
+            }
         };
         let output_bytes = output.as_ref().map(serialized_len).unwrap_or_default();
         let usage = ExecutionUsage {
@@ -248,7 +258,7 @@ impl App {
             started_at,
             ended_at,
             tasks_executed: run.metrics.tasks_executed,
-            llm: LlmTotals::default(),
+            llm: llm_totals(&run.llm_calls),
             http: HttpTotals {
                 calls: run.metrics.http_calls,
                 bytes_sent: run.metrics.http_bytes_sent,
@@ -261,7 +271,27 @@ impl App {
         // An execution's events in the order they happened: its model calls' `mozaiks.usage.llm`
         // events (agent tasks, issue 6) come first, its `mozaiks.usage.execution` event last;
         // `sequence` numbers them from 1.
-        let mut events = Vec::with_capacity(1);
+        let mut events = Vec::with_capacity(run.llm_calls.len() + 1);
+        for call in &run.llm_calls {
+            let sequence = events.len() as u64 + 1;
+            let usage = LlmCallUsage {
+                execution_id: &invocation.execution_id,
+                model: &call.model,
+                provider: &call.provider,
+                agent: &call.agent,
+                prompt_tokens: call.prompt_tokens,
+                completion_tokens: call.completion_tokens,
+                total_tokens: call.total_tokens,
+                cached_tokens: call.cached_tokens,
+                started_at: call.started_at,
+                ended_at: call.ended_at,
+                context: raw_context,
+            };
+            match usage.to_event(sequence) {
+                Ok(event) => events.push(event),
+                Err(e) => warn!(error = %e, "could not build an llm usage event"),
+            }
+        }
         let sequence = events.len() as u64 + 1;
         match usage.to_event(sequence) {
             Ok(event) => events.push(event),
@@ -296,6 +326,20 @@ impl App {
             .saturating_sub(self.usage_reserve);
         tokio::time::Instant::now() + remaining
     }
+}
+
+/// The execution event's `llm` totals: the sums of its model calls, as the providers reported.
+fn llm_totals(calls: &[LlmCall]) -> LlmTotals {
+    calls
+        .iter()
+        .fold(LlmTotals::default(), |totals, call| LlmTotals {
+            calls: totals.calls + 1,
+            prompt_tokens: totals.prompt_tokens.saturating_add(call.prompt_tokens),
+            completion_tokens: totals
+                .completion_tokens
+                .saturating_add(call.completion_tokens),
+            total_tokens: totals.total_tokens.saturating_add(call.total_tokens),
+        })
 }
 
 fn problem_of(e: WorkflowError) -> Problem {

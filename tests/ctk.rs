@@ -769,6 +769,7 @@ fn describe(outcome: &Outcome) -> String {
             "faulted with {}",
             serde_json::to_string(error).unwrap_or_else(|_| error.to_string())
         ),
+        Outcome::Waiting { output, .. } => format!("waiting with output {output}"),
     }
 }
 

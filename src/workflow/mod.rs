@@ -60,4 +60,4 @@ pub use error::{LoadError, WorkflowError};
 pub use model::{Workflow, WorkflowId};
 pub use options::{EngineOptions, SecretSource, DEFAULT_SECRET_PREFIX};
 pub use registry::Registry;
-pub use run::{ExecutionInfo, Metrics, Outcome, RunResult};
+pub use run::{ExecutionInfo, LlmCall, Metrics, Outcome, ResumeError, RunResult};

@@ -85,6 +85,32 @@ pub struct RunResult {
     pub metrics: Metrics,
     /// The CloudEvents the run emitted (`emit` tasks), in order, for the host to deliver.
     pub events: Vec<Value>,
+    /// The language-model calls the run made (agent tasks), in the order they ended, for
+    /// usage metering.
+    pub llm_calls: Vec<LlmCall>,
+}
+
+/// One language-model call, as metered for usage (CONTRACT §7 `mozaiks.usage.llm`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LlmCall {
+    /// The model, as named to the provider.
+    pub model: String,
+    /// The provider that served the call (`openai`, `bedrock`, …).
+    pub provider: String,
+    /// The agent that made the call.
+    pub agent: String,
+    /// Prompt tokens, as the provider reported them.
+    pub prompt_tokens: u64,
+    /// Completion tokens, as the provider reported them.
+    pub completion_tokens: u64,
+    /// Total tokens, as the provider reported them.
+    pub total_tokens: u64,
+    /// Prompt tokens served from the provider's cache, as it reported them (0 when it did not).
+    pub cached_tokens: u64,
+    /// When the call started.
+    pub started_at: SystemTime,
+    /// When its answer was complete.
+    pub ended_at: SystemTime,
 }
 
 /// How a run ended.
@@ -94,6 +120,15 @@ pub enum Outcome {
     Completed(Value),
     /// The workflow faulted: an expression failed, the deadline passed, …
     Faulted(WorkflowError),
+    /// The workflow needs the caller before it can go on (an agent conversation handed back
+    /// to the user): `output` is what it has so far, `state` what [`Workflow::resume`] needs
+    /// to go on. The host seals `state` into a continuation; the engine never keeps it.
+    Waiting {
+        /// What the run has so far (the conversation), returned to the caller.
+        output: Value,
+        /// The engine's resumable state, opaque to the host.
+        state: Value,
+    },
 }
 
 /// Counters of one run, for usage events.
@@ -166,7 +201,40 @@ impl Workflow {
             outcome,
             metrics,
             events,
+            llm_calls: Vec::new(),
         }
+    }
+}
+
+/// A continuation's state this workflow cannot resume (the host answers "invalid
+/// continuation").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResumeError(pub String);
+
+impl std::fmt::Display for ResumeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ResumeError {}
+
+impl Workflow {
+    /// Resumes a run that ended [`Outcome::Waiting`] with `state`, on the caller's new
+    /// `input`, under a new deadline. The state must be one this workflow issued (the host
+    /// has checked its integrity and binding; the engine checks that it fits the workflow).
+    pub async fn resume(
+        &self,
+        state: Value,
+        input: Value,
+        exec: &ExecutionInfo,
+        deadline: Instant,
+    ) -> Result<RunResult, ResumeError> {
+        // No task of this engine waits yet (agent tasks bring it), so no state fits.
+        let _ = (state, input, exec, deadline);
+        Err(ResumeError(
+            "this workflow has no task that can wait, so it has nothing to resume".into(),
+        ))
     }
 }
 

@@ -42,6 +42,7 @@ pub(super) fn output(result: &RunResult) -> &Value {
     match &result.outcome {
         Outcome::Completed(output) => output,
         Outcome::Faulted(e) => panic!("faulted: {e} — {:?}", e.detail),
+        Outcome::Waiting { output, .. } => panic!("waiting with {output}"),
     }
 }
 
@@ -49,6 +50,7 @@ pub(super) fn fault(result: &RunResult) -> &WorkflowError {
     match &result.outcome {
         Outcome::Faulted(e) => e,
         Outcome::Completed(output) => panic!("completed with {output}"),
+        Outcome::Waiting { output, .. } => panic!("waiting with {output}"),
     }
 }
 
