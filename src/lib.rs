@@ -25,6 +25,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod continuation;
 pub mod execution;
 pub mod invoke;
 pub mod problem;
