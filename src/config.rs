@@ -422,7 +422,8 @@ mod tests {
     fn continuation_errors_name_their_variable_and_never_echo_a_key() {
         let previous_dup: &'static str = format!("{KEY_2},{KEY_1}").leak();
         let previous_bad: &'static str = format!("{KEY_2},{SHORT_KEY}").leak();
-        let cases: Vec<(Vec<(&str, &str)>, &str, &str)> = vec![
+        type Vars = Vec<(&'static str, &'static str)>;
+        let cases: Vec<(Vars, &str, &str)> = vec![
             (
                 with(&[("MOZAIKS_CONTINUATION_KEY", SHORT_KEY)]),
                 "MOZAIKS_CONTINUATION_KEY",
