@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::auth::AuthConfig;
+use crate::continuation::Key;
 
 /// Default `MOZAIKS_JWT_REQUIRED_SCOPE`.
 pub const DEFAULT_SCOPE: &str = "workflow:execute";
@@ -20,6 +21,10 @@ pub const DEFAULT_USAGE_SOURCE: &str = "mozaiks.runtime";
 pub const DEFAULT_MAX_INPUT_BYTES: usize = 1024 * 1024;
 /// Default `MOZAIKS_USAGE_RESERVE_MS`: time kept back from the invocation deadline to emit usage.
 pub const DEFAULT_USAGE_RESERVE_MS: u64 = 500;
+/// Default `MOZAIKS_CONTINUATION_TTL_SECONDS`: a continuation is valid for 24 hours.
+pub const DEFAULT_CONTINUATION_TTL_SECONDS: u64 = 24 * 3600;
+/// Default `MOZAIKS_CONTINUATION_MAX_BYTES`: 1 MiB of continuation text.
+pub const DEFAULT_CONTINUATION_MAX_BYTES: usize = 1024 * 1024;
 
 /// The runtime's whole configuration.
 #[derive(Debug)]
@@ -34,8 +39,8 @@ pub struct Config {
     pub max_input_bytes: usize,
     /// Time kept back from the invocation deadline so that usage can still be emitted.
     pub usage_reserve: Duration,
-    /// Key that protects continuations (CONTRACT §2a), when configured.
-    pub continuation_key: Option<Vec<u8>>,
+    /// Continuation keys and limits (CONTRACT §2a).
+    pub continuation: ContinuationConfig,
     /// Where the JWKS came from (`MOZAIKS_JWT_JWKS`, or `MOZAIKS_JWT_JWKS_FILE (path)`), for errors.
     pub jwks_origin: Option<String>,
 }
@@ -47,6 +52,19 @@ pub struct UsageConfig {
     pub event_bus: Option<String>,
     /// The `Source` of every usage event.
     pub source: String,
+}
+
+/// Continuation settings (CONTRACT §2a).
+#[derive(Debug)]
+pub struct ContinuationConfig {
+    /// The key that seals and opens continuations; `None`: this deployment issues none.
+    pub key: Option<Key>,
+    /// Earlier keys, which only open continuations (rotation).
+    pub previous_keys: Vec<Key>,
+    /// How long a continuation stays valid, in seconds.
+    pub ttl_seconds: u64,
+    /// Longest continuation accepted or issued, in bytes of its text.
+    pub max_bytes: usize,
 }
 
 /// A configuration error: which variable, and what is wrong with it.
@@ -198,15 +216,7 @@ impl Config {
             60_000,
         )?;
 
-        let continuation_key = get("MOZAIKS_CONTINUATION_KEY").map(String::into_bytes);
-        if let Some(key) = &continuation_key {
-            if key.len() < 32 {
-                return Err(err(
-                    "MOZAIKS_CONTINUATION_KEY",
-                    format!("is {} bytes long; it must be at least 32 bytes", key.len()),
-                ));
-            }
-        }
+        let continuation = continuation_config(get)?;
 
         Ok(Config {
             auth: AuthConfig {
@@ -222,10 +232,73 @@ impl Config {
             usage: UsageConfig { event_bus, source },
             max_input_bytes,
             usage_reserve: Duration::from_millis(usage_reserve_ms),
-            continuation_key,
+            continuation,
             jwks_origin,
         })
     }
+}
+
+fn continuation_config(
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<ContinuationConfig, ConfigError> {
+    const KEY: &str = "MOZAIKS_CONTINUATION_KEY";
+    const PREVIOUS: &str = "MOZAIKS_CONTINUATION_KEYS_PREVIOUS";
+    let key = get(KEY)
+        .map(|text| Key::from_base64(&text).map_err(|e| err(KEY, e.to_string())))
+        .transpose()?;
+    let mut previous_keys: Vec<Key> = Vec::new();
+    let entries = get(PREVIOUS).unwrap_or_default();
+    for (index, entry) in entries
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .enumerate()
+    {
+        let previous = Key::from_base64(entry)
+            .map_err(|e| err(PREVIOUS, format!("entry {}: {e}", index + 1)))?;
+        let repeated = key
+            .iter()
+            .chain(&previous_keys)
+            .any(|k| k.id() == previous.id());
+        if repeated {
+            return Err(err(
+                PREVIOUS,
+                format!(
+                    "entry {} is the same key as MOZAIKS_CONTINUATION_KEY or an earlier entry: \
+                     list each previous key once",
+                    index + 1
+                ),
+            ));
+        }
+        previous_keys.push(previous);
+    }
+    if key.is_none() && !previous_keys.is_empty() {
+        return Err(err(
+            PREVIOUS,
+            "is set without MOZAIKS_CONTINUATION_KEY: set the current key too (previous keys \
+             only open continuations, they never seal one)",
+        ));
+    }
+    let ttl_seconds = parse_number(
+        "MOZAIKS_CONTINUATION_TTL_SECONDS",
+        &get,
+        DEFAULT_CONTINUATION_TTL_SECONDS,
+        60,
+        30 * 24 * 3600,
+    )?;
+    let max_bytes = parse_number(
+        "MOZAIKS_CONTINUATION_MAX_BYTES",
+        &get,
+        DEFAULT_CONTINUATION_MAX_BYTES as u64,
+        1024,
+        6 * 1024 * 1024,
+    )? as usize;
+    Ok(ContinuationConfig {
+        key,
+        previous_keys,
+        ttl_seconds,
+        max_bytes,
+    })
 }
 
 fn parse_number(
@@ -293,7 +366,119 @@ mod tests {
         assert_eq!(c.usage.source, DEFAULT_USAGE_SOURCE);
         assert!(c.usage.event_bus.is_none());
         assert_eq!(c.max_input_bytes, DEFAULT_MAX_INPUT_BYTES);
-        assert!(c.continuation_key.is_none());
+        assert!(c.continuation.key.is_none());
+        assert!(c.continuation.previous_keys.is_empty());
+        assert_eq!(c.continuation.ttl_seconds, DEFAULT_CONTINUATION_TTL_SECONDS);
+        assert_eq!(c.continuation.max_bytes, DEFAULT_CONTINUATION_MAX_BYTES);
+    }
+
+    // base64 of 32 bytes 0x01, 0x02, 0x03; and of 16 bytes.
+    const KEY_1: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+    const KEY_2: &str = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
+    const KEY_3: &str = "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM";
+    const SHORT_KEY: &str = "BAQEBAQEBAQEBAQEBAQEBA==";
+
+    #[test]
+    fn continuation_keys_rotate_and_limits_apply() {
+        let c = config(&with(&[
+            ("MOZAIKS_CONTINUATION_KEY", KEY_1),
+            (
+                "MOZAIKS_CONTINUATION_KEYS_PREVIOUS",
+                format!(" {KEY_2} ,, {KEY_3},").leak(),
+            ),
+            ("MOZAIKS_CONTINUATION_TTL_SECONDS", "600"),
+            ("MOZAIKS_CONTINUATION_MAX_BYTES", "20000"),
+        ]))
+        .unwrap();
+        let key = c.continuation.key.as_ref().unwrap();
+        assert_eq!(
+            key.id(),
+            crate::continuation::Key::from_material(&[1; 32])
+                .unwrap()
+                .id()
+        );
+        let previous: Vec<String> = c
+            .continuation
+            .previous_keys
+            .iter()
+            .map(|k| k.id())
+            .collect();
+        assert_eq!(
+            previous,
+            [
+                crate::continuation::Key::from_material(&[2; 32])
+                    .unwrap()
+                    .id(),
+                crate::continuation::Key::from_material(&[3; 32])
+                    .unwrap()
+                    .id(),
+            ]
+        );
+        assert_eq!(c.continuation.ttl_seconds, 600);
+        assert_eq!(c.continuation.max_bytes, 20000);
+    }
+
+    #[test]
+    fn continuation_errors_name_their_variable_and_never_echo_a_key() {
+        let previous_dup: &'static str = format!("{KEY_2},{KEY_1}").leak();
+        let previous_bad: &'static str = format!("{KEY_2},{SHORT_KEY}").leak();
+        type Vars = Vec<(&'static str, &'static str)>;
+        let cases: Vec<(Vars, &str, &str)> = vec![
+            (
+                with(&[("MOZAIKS_CONTINUATION_KEY", SHORT_KEY)]),
+                "MOZAIKS_CONTINUATION_KEY",
+                "16 bytes",
+            ),
+            (
+                with(&[("MOZAIKS_CONTINUATION_KEY", "not base64 at all!")]),
+                "MOZAIKS_CONTINUATION_KEY",
+                "not base64",
+            ),
+            (
+                with(&[("MOZAIKS_CONTINUATION_KEYS_PREVIOUS", KEY_2)]),
+                "MOZAIKS_CONTINUATION_KEYS_PREVIOUS",
+                "without MOZAIKS_CONTINUATION_KEY",
+            ),
+            (
+                with(&[
+                    ("MOZAIKS_CONTINUATION_KEY", KEY_1),
+                    ("MOZAIKS_CONTINUATION_KEYS_PREVIOUS", previous_bad),
+                ]),
+                "MOZAIKS_CONTINUATION_KEYS_PREVIOUS",
+                "entry 2",
+            ),
+            (
+                with(&[
+                    ("MOZAIKS_CONTINUATION_KEY", KEY_1),
+                    ("MOZAIKS_CONTINUATION_KEYS_PREVIOUS", previous_dup),
+                ]),
+                "MOZAIKS_CONTINUATION_KEYS_PREVIOUS",
+                "entry 2 is the same key",
+            ),
+            (
+                with(&[("MOZAIKS_CONTINUATION_TTL_SECONDS", "59")]),
+                "MOZAIKS_CONTINUATION_TTL_SECONDS",
+                "60",
+            ),
+            (
+                with(&[("MOZAIKS_CONTINUATION_TTL_SECONDS", "1d")]),
+                "MOZAIKS_CONTINUATION_TTL_SECONDS",
+                "whole number",
+            ),
+            (
+                with(&[("MOZAIKS_CONTINUATION_MAX_BYTES", "100")]),
+                "MOZAIKS_CONTINUATION_MAX_BYTES",
+                "1024",
+            ),
+        ];
+        for (vars, variable, says) in cases {
+            let e = config(&vars).expect_err(variable);
+            assert_eq!(e.variable, variable, "{e}");
+            assert!(e.message.contains(says), "{e}");
+            for key in [KEY_1, KEY_2, SHORT_KEY] {
+                assert!(!e.to_string().contains(key), "{e}");
+            }
+        }
     }
 
     #[test]

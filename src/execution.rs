@@ -14,6 +14,7 @@ use tracing::{info, warn};
 
 use crate::auth::{ExecutionContext, Verifier};
 use crate::config::Config;
+use crate::continuation::{Binding, Sealer};
 use crate::problem::{Problem, Rejection};
 use crate::usage::events::LlmCallUsage;
 use crate::usage::events::{HttpTotals, LlmTotals};
@@ -97,11 +98,19 @@ pub struct ExecutionResult {
 impl Invocation {
     /// Logs a rejection (its reason only, never caller data) and builds its result.
     pub fn reject(&self, rejection: Rejection) -> ExecutionResult {
-        info!(
-            status = "rejected",
-            reason = rejection.reason(),
-            "execution rejected"
-        );
+        match &rejection {
+            Rejection::InvalidContinuation { reason } => info!(
+                status = "rejected",
+                reason = rejection.reason(),
+                continuation = reason,
+                "execution rejected"
+            ),
+            _ => info!(
+                status = "rejected",
+                reason = rejection.reason(),
+                "execution rejected"
+            ),
+        }
         ExecutionResult::rejected(self.execution_id.clone(), rejection)
     }
 }
@@ -140,6 +149,22 @@ pub struct App {
     sink: Sink,
     max_input_bytes: usize,
     usage_reserve: Duration,
+    /// Seals and opens continuations; `None` without `MOZAIKS_CONTINUATION_KEY`.
+    sealer: Option<Sealer>,
+}
+
+/// Refusal reason logged when a continuation arrives and no key is configured.
+const NO_CONTINUATION_KEY: &str = "not_configured";
+/// Refusal reason logged when an authentic continuation does not fit the workflow's engine.
+const UNRESUMABLE: &str = "unresumable";
+
+/// How a run ended, as the response and the usage event carry it.
+#[derive(Debug)]
+struct Settled {
+    status: Status,
+    output: Option<Value>,
+    error: Option<Problem>,
+    continuation: Option<String>,
 }
 
 impl App {
@@ -166,12 +191,22 @@ impl App {
         let sink = Sink::from_config(&config.usage, |name| std::env::var(name).ok())
             .await
             .map_err(|e| InitError(e.to_string()))?;
+        let continuation = config.continuation;
+        let sealer = continuation.key.map(|key| {
+            Sealer::new(
+                key,
+                continuation.previous_keys,
+                continuation.ttl_seconds,
+                continuation.max_bytes,
+            )
+        });
         Ok(App {
             verifier,
             registry,
             sink,
             max_input_bytes: config.max_input_bytes,
             usage_reserve: config.usage_reserve,
+            sealer,
         })
     }
 
@@ -210,11 +245,6 @@ impl App {
         let started_at = SystemTime::now();
         let reject = |rejection: Rejection| invocation.reject(rejection);
         let context = request.context;
-        if request.continuation.is_some() {
-            // No workflow of this deployment can end `waiting` yet, so no continuation it
-            // could have issued exists (agent tasks, issue 6, bring them).
-            return reject(Rejection::InvalidContinuation);
-        }
         let Some(workflow) = self
             .registry
             .resolve(context.workflow_id(), context.workflow_version())
@@ -227,28 +257,65 @@ impl App {
                 reason: "malformed_claims",
             });
         };
+        let binding = Binding::new(workflow.id(), context.claims());
+        let now = || crate::time::since_epoch(SystemTime::now()).as_secs();
+        let resumed = match request.continuation.as_deref() {
+            None => None,
+            Some(text) => {
+                let Some(sealer) = &self.sealer else {
+                    warn!(
+                        "a continuation arrived but MOZAIKS_CONTINUATION_KEY is not set, so \
+                         this deployment cannot open it"
+                    );
+                    return reject(Rejection::InvalidContinuation {
+                        reason: NO_CONTINUATION_KEY,
+                    });
+                };
+                match sealer.open(text, &binding, now()) {
+                    Ok(opened) => Some(opened),
+                    Err(invalid) => {
+                        return reject(Rejection::InvalidContinuation {
+                            reason: invalid.reason(),
+                        })
+                    }
+                }
+            }
+        };
 
         let run_deadline = self.run_deadline(invocation.deadline);
         let info = ExecutionInfo {
             execution_id: invocation.execution_id.clone(),
             claims: context.claims().clone(),
         };
-        let run = workflow.run(request.input, &info, run_deadline).await;
-        let ended_at = SystemTime::now();
-
-        let (status, output, error) = match run.outcome {
-            Outcome::Completed(output) => (Status::Completed, Some(output), None),
-            Outcome::Faulted(error) => (Status::Faulted, None, Some(problem_of(error))),
-            Outcome::Waiting { .. } => {
-                // Continuations (sealing the state) are not wired yet: a run that would wait
-                // faults instead of losing its state silently.
-                let error = WorkflowError::runtime(
-                    "/do",
-                    "this deployment cannot issue continuations yet".into(),
+        let run = match resumed {
+            None => workflow.run(request.input, &info, run_deadline).await,
+            Some(opened) => {
+                info!(
+                    resumes = %opened.issued_by,
+                    "resuming a waiting execution"
                 );
-                (Status::Faulted, None, Some(problem_of(error)))
+                match workflow
+                    .resume(opened.state, request.input, &info, run_deadline)
+                    .await
+                {
+                    Ok(run) => run,
+                    // The engine's explanation may describe the state (caller data): not logged.
+                    Err(_) => {
+                        return reject(Rejection::InvalidContinuation {
+                            reason: UNRESUMABLE,
+                        })
+                    }
+                }
             }
         };
+        let ended_at = SystemTime::now();
+
+        let Settled {
+            status,
+            output,
+            error,
+            continuation,
+        } = self.settle(run.outcome, &binding, &invocation.execution_id, now());
         let output_bytes = output.as_ref().map(serialized_len).unwrap_or_default();
         let usage = ExecutionUsage {
             execution_id: &invocation.execution_id,
@@ -313,8 +380,60 @@ impl App {
             workflow: Some(workflow.id().clone()),
             output,
             error,
-            continuation: None,
+            continuation,
             rejection: None,
+        }
+    }
+
+    /// The response parts of a run's outcome; a waiting run's state is sealed into its
+    /// continuation (or, without a key or over the size limit, the run faults saying so).
+    fn settle(
+        &self,
+        outcome: Outcome,
+        binding: &Binding<'_>,
+        execution_id: &str,
+        now: u64,
+    ) -> Settled {
+        let faulted = |error: WorkflowError| Settled {
+            status: Status::Faulted,
+            output: None,
+            error: Some(problem_of(error)),
+            continuation: None,
+        };
+        match outcome {
+            Outcome::Completed(output) => Settled {
+                status: Status::Completed,
+                output: Some(output),
+                error: None,
+                continuation: None,
+            },
+            Outcome::Faulted(error) => faulted(error),
+            Outcome::Waiting { output, state } => {
+                let Some(sealer) = &self.sealer else {
+                    warn!(
+                        "a run is waiting for the caller but MOZAIKS_CONTINUATION_KEY is not set"
+                    );
+                    return faulted(WorkflowError::configuration(
+                        "/do",
+                        "the workflow is waiting for the caller, but this deployment cannot \
+                         issue continuations: set MOZAIKS_CONTINUATION_KEY (base64 of at least 32 \
+                         random bytes) to let executions wait"
+                            .into(),
+                    ));
+                };
+                match sealer.seal(binding, execution_id, &state, now) {
+                    Ok(continuation) => Settled {
+                        status: Status::Waiting,
+                        output: Some(output),
+                        error: None,
+                        continuation: Some(continuation),
+                    },
+                    Err(e) => {
+                        warn!(error = %e, "could not seal the continuation of a waiting run");
+                        faulted(WorkflowError::runtime("/do", e.to_string()))
+                    }
+                }
+            }
         }
     }
 
@@ -374,4 +493,207 @@ pub fn serialized_len(value: &Value) -> u64 {
 /// A new execution id: a UUIDv7, time-ordered.
 pub fn new_execution_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::continuation::Key;
+    use serde_json::json;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    // base64 of 32 bytes 0x01.
+    const KEY: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+
+    async fn app(continuation_key: Option<&str>) -> App {
+        let workflows = format!("{}/workflows", env!("CARGO_MANIFEST_DIR"));
+        let config = Config::from_lookup(|name| match name {
+            "MOZAIKS_JWT_ISSUER" => Some("https://issuer.test".into()),
+            "MOZAIKS_JWT_AUDIENCE" => Some("mozaiks-runtime".into()),
+            "MOZAIKS_JWT_HS256_SECRET" => Some(SECRET.into()),
+            "MOZAIKS_WORKFLOWS_DIR" => Some(workflows.clone()),
+            "MOZAIKS_CONTINUATION_KEY" => continuation_key.map(str::to_owned),
+            _ => None,
+        })
+        .unwrap();
+        App::new(config).await.unwrap()
+    }
+
+    fn claims(sub: &str) -> Value {
+        let now = crate::time::since_epoch(SystemTime::now()).as_secs();
+        json!({
+            "iss": "https://issuer.test", "aud": "mozaiks-runtime", "iat": now, "exp": now + 600,
+            "mozaiks_token_use": "execution", "scope": "workflow:execute", "workflow_id": "hello",
+            "sub": sub, "app_id": "app-1", "chat_id": "chat-1"
+        })
+    }
+
+    fn context(app: &App, claims: &Value) -> ExecutionContext {
+        let token = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            claims,
+            &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap();
+        app.authenticate(Some(&token)).unwrap()
+    }
+
+    fn invocation() -> Invocation {
+        Invocation {
+            execution_id: new_execution_id(),
+            request_id: "req-1".into(),
+            deadline: SystemTime::now() + Duration::from_secs(30),
+        }
+    }
+
+    async fn execute(app: &App, claims: &Value, continuation: Option<String>) -> ExecutionResult {
+        let request = Request {
+            context: context(app, claims),
+            input: json!({ "name": "Ada" }),
+            input_bytes: 14,
+            continuation,
+        };
+        app.execute(request, &invocation()).await
+    }
+
+    fn hello() -> WorkflowId {
+        WorkflowId {
+            namespace: "mozaiks".into(),
+            name: "hello".into(),
+            version: "1.0.0".into(),
+        }
+    }
+
+    fn rejected_for(result: &ExecutionResult) -> &'static str {
+        assert_eq!(result.status, Status::Rejected, "{result:?}");
+        let problem = result.error.as_ref().unwrap();
+        assert_eq!(problem.status, 400);
+        assert!(problem.type_.ends_with("/invalid-continuation"));
+        match result.rejection {
+            Some(Rejection::InvalidContinuation { reason }) => reason,
+            ref other => panic!("expected an invalid continuation, got {other:?}"),
+        }
+    }
+
+    fn waiting() -> Outcome {
+        Outcome::Waiting {
+            output: json!({ "messages": [{ "role": "assistant", "content": "Which order?" }] }),
+            state: json!({ "at": "/do/0/chat", "turn": 3 }),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_waiting_run_is_sealed_into_its_continuation() {
+        let app = app(Some(KEY)).await;
+        let workflow = hello();
+        let claims = claims("user-1");
+        let binding = Binding::new(&workflow, &claims);
+        let settled = app.settle(waiting(), &binding, "exec-1", 1_000);
+        assert_eq!(settled.status, Status::Waiting);
+        assert_eq!(
+            settled.output,
+            Some(json!({ "messages": [{ "role": "assistant", "content": "Which order?" }] }))
+        );
+        assert!(settled.error.is_none());
+        let continuation = settled.continuation.unwrap();
+        let opened = app
+            .sealer
+            .as_ref()
+            .unwrap()
+            .open(&continuation, &binding, 1_001)
+            .unwrap();
+        assert_eq!(opened.state, json!({ "at": "/do/0/chat", "turn": 3 }));
+        assert_eq!(opened.issued_by, "exec-1");
+        assert_eq!(Status::Waiting.as_str(), "waiting");
+    }
+
+    #[tokio::test]
+    async fn a_waiting_run_without_a_key_faults_naming_the_variable() {
+        let app = app(None).await;
+        let workflow = hello();
+        let claims = claims("user-1");
+        let settled = app.settle(waiting(), &Binding::new(&workflow, &claims), "e", 1_000);
+        assert_eq!(settled.status, Status::Faulted);
+        assert!(settled.output.is_none() && settled.continuation.is_none());
+        let error = settled.error.unwrap();
+        assert_eq!(error.type_, WorkflowError::standard_type("configuration"));
+        assert!(error.detail.unwrap().contains("MOZAIKS_CONTINUATION_KEY"));
+    }
+
+    #[tokio::test]
+    async fn a_state_too_large_to_seal_faults_naming_the_limit() {
+        let mut app = app(Some(KEY)).await;
+        app.sealer = Some(Sealer::new(
+            Key::from_base64(KEY).unwrap(),
+            Vec::new(),
+            60,
+            300,
+        ));
+        let workflow = hello();
+        let claims = claims("user-1");
+        let big = Outcome::Waiting {
+            output: json!({}),
+            state: json!({ "text": "x".repeat(300) }),
+        };
+        let settled = app.settle(big, &Binding::new(&workflow, &claims), "e", 1_000);
+        assert_eq!(settled.status, Status::Faulted);
+        let error = settled.error.unwrap();
+        assert_eq!(error.type_, WorkflowError::standard_type("runtime"));
+        assert!(error
+            .detail
+            .unwrap()
+            .contains("MOZAIKS_CONTINUATION_MAX_BYTES"));
+    }
+
+    #[tokio::test]
+    async fn continuations_the_workflow_cannot_take_are_refused_and_the_next_run_works() {
+        let app = app(Some(KEY)).await;
+        let workflow = hello();
+        let owner = claims("user-1");
+        let now = crate::time::since_epoch(SystemTime::now()).as_secs();
+        let sealer = app.sealer.as_ref().unwrap();
+        // Authentic and bound to this caller and workflow, but `hello` has nothing that waits.
+        let valid = sealer
+            .seal(
+                &Binding::new(&workflow, &owner),
+                "e0",
+                &json!({ "at": "/do/0" }),
+                now,
+            )
+            .unwrap();
+        let r = execute(&app, &owner, Some(valid.clone())).await;
+        assert_eq!(rejected_for(&r), "unresumable");
+        assert!(r.workflow.is_none() && r.output.is_none());
+        // The same continuation under another caller's token.
+        let r = execute(&app, &claims("user-2"), Some(valid.clone())).await;
+        assert_eq!(rejected_for(&r), "foreign");
+        // One byte changed.
+        let mut forged = valid.into_bytes();
+        let last = forged.len() - 2;
+        forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+        let r = execute(&app, &owner, Some(String::from_utf8(forged).unwrap())).await;
+        assert_eq!(rejected_for(&r), "tampered");
+        // Issued for another version of the workflow.
+        let mut other = hello();
+        other.version = "0.9.0".into();
+        let old = sealer
+            .seal(&Binding::new(&other, &owner), "e0", &json!({}), now)
+            .unwrap();
+        let r = execute(&app, &owner, Some(old)).await;
+        assert_eq!(rejected_for(&r), "wrong_workflow");
+        let r = execute(&app, &owner, Some("garbage".into())).await;
+        assert_eq!(rejected_for(&r), "malformed");
+        // The next invocation, without a continuation, runs as ever.
+        let r = execute(&app, &owner, None).await;
+        assert_eq!(r.status, Status::Completed, "{r:?}");
+        assert_eq!(r.output.unwrap()["greeting"], "Hello, Ada!");
+        assert!(r.continuation.is_none());
+    }
+
+    #[tokio::test]
+    async fn without_a_key_every_continuation_is_refused() {
+        let app = app(None).await;
+        let r = execute(&app, &claims("user-1"), Some("AQID".into())).await;
+        assert_eq!(rejected_for(&r), "not_configured");
+    }
 }

@@ -16,6 +16,8 @@
 //! - [`workflow`]: the Serverless Workflow DSL 1.0 engine (loading, validation, jq expressions,
 //!   task runners). It knows nothing of Lambda, JWT or EventBridge.
 //! - [`usage`]: metering and the usage events of CONTRACT §7, and the sinks that deliver them.
+//! - [`continuation`]: the sealed state of a `waiting` execution, handed to the caller and
+//!   opened (checked, bound to workflow and caller) when it comes back.
 //! - [`execution`]: verify → resolve → run → meter → emit → result, for one invocation.
 //! - [`problem`]: the runtime's rejections as RFC 9457 problem details.
 //! - [`time`]: wall-clock helpers (RFC 3339 timestamps).
@@ -25,6 +27,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod continuation;
 pub mod execution;
 pub mod invoke;
 pub mod problem;

@@ -53,8 +53,12 @@ pub enum Rejection {
     },
     /// The token names a workflow this deployment does not bundle.
     UnknownWorkflow,
-    /// The continuation is tampered, foreign, expired or was never issued.
-    InvalidContinuation,
+    /// The continuation is tampered, foreign, expired or was never issued. The reason is for
+    /// logs only.
+    InvalidContinuation {
+        /// Internal reason (logged, never returned), e.g. `tampered`, `foreign`, `expired`.
+        reason: &'static str,
+    },
     /// No such HTTP route.
     NotFound,
     /// The route exists but not for this method.
@@ -65,7 +69,7 @@ impl Rejection {
     /// HTTP status of this rejection.
     pub fn status(&self) -> u16 {
         match self {
-            Rejection::Malformed(_) | Rejection::InvalidContinuation => 400,
+            Rejection::Malformed(_) | Rejection::InvalidContinuation { .. } => 400,
             Rejection::InvalidToken { .. } => 401,
             Rejection::InsufficientScope { .. } => 403,
             Rejection::UnknownWorkflow | Rejection::NotFound => 404,
@@ -84,7 +88,7 @@ impl Rejection {
             Rejection::InvalidToken { reason } => reason,
             Rejection::InsufficientScope { .. } => "insufficient_scope",
             Rejection::UnknownWorkflow => "unknown_workflow",
-            Rejection::InvalidContinuation => "invalid_continuation",
+            Rejection::InvalidContinuation { .. } => "invalid_continuation",
             Rejection::NotFound => "not_found",
             Rejection::MethodNotAllowed => "method_not_allowed",
         }
@@ -134,7 +138,7 @@ impl Rejection {
                 "the workflow named by the launch token is not bundled with this deployment"
                     .to_owned(),
             ),
-            Rejection::InvalidContinuation => (
+            Rejection::InvalidContinuation { .. } => (
                 "invalid-continuation",
                 "Invalid continuation",
                 "the continuation is not valid for this execution".to_owned(),
@@ -191,6 +195,14 @@ mod tests {
         assert_eq!(Rejection::MethodNotAllowed.status(), 405);
         assert_eq!(Rejection::UnknownWorkflow.status(), 404);
         assert_eq!(Rejection::Malformed("x".into()).problem().status, 400);
+        // A continuation's refusal reason stays in the logs too.
+        let continuation = Rejection::InvalidContinuation { reason: "foreign" };
+        assert_eq!(continuation.status(), 400);
+        assert_eq!(continuation.reason(), "invalid_continuation");
+        assert!(continuation.www_authenticate().is_none());
+        let body = serde_json::to_string(&continuation.problem()).unwrap();
+        assert!(!body.contains("foreign"), "{body}");
+        assert!(body.contains("invalid-continuation"), "{body}");
         assert!(Rejection::NotFound
             .problem()
             .type_

@@ -299,6 +299,11 @@ fn function_is_configured_as_the_contract_says() {
             "ContinuationKeySecretId",
             "HasContinuationKey",
         ),
+        (
+            "MOZAIKS_CONTINUATION_KEYS_PREVIOUS",
+            "ContinuationPreviousKeysSecretId",
+            "HasContinuationPreviousKeys",
+        ),
     ] {
         let reference = format!("{{{{resolve:secretsmanager:${{{parameter}}}:SecretString}}}}");
         assert_eq!(
@@ -316,13 +321,22 @@ fn function_is_configured_as_the_contract_says() {
             "{name} has a default"
         );
     }
-    for name in ["JwtJwks", "Hs256SecretId", "ContinuationKeySecretId"] {
+    for name in [
+        "JwtJwks",
+        "Hs256SecretId",
+        "ContinuationKeySecretId",
+        "ContinuationPreviousKeysSecretId",
+    ] {
         assert_eq!(parameters[name]["Default"], "", "{name} has a default");
     }
     assert_eq!(parameters["JwtJwks"]["NoEcho"], true);
     assert!(
         template["Rules"]["KeySourceConfigured"].is_object(),
         "a deployment without any key source must fail"
+    );
+    assert!(
+        template["Rules"]["ContinuationKeyForPreviousKeys"].is_object(),
+        "previous continuation keys without a current key must fail the deployment"
     );
 
     // The API routes POST /executions to the function.

@@ -140,6 +140,26 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// The continuation of a `Mozaiks-Continuation` header (name case-insensitive, surrounding
+/// whitespace ignored). Present more than once, empty or not visible ASCII: refused (400), as
+/// the caller meant to resume and did not send one continuation.
+pub fn continuation_header(headers: &HeaderMap) -> Result<Option<&str>, Rejection> {
+    let malformed = Rejection::InvalidContinuation {
+        reason: "malformed",
+    };
+    let mut values = headers.get_all(CONTINUATION_HEADER).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(malformed);
+    }
+    match value.to_str().map(str::trim) {
+        Ok(text) if !text.is_empty() => Ok(Some(text)),
+        _ => Err(malformed),
+    }
+}
+
 /// Whether a Content-Type declares JSON (`application/json` or any `+json` type).
 pub fn is_json_media_type(value: &str) -> bool {
     let essence = value
@@ -221,10 +241,9 @@ async fn run(app: &App, request: &HttpRequest, invocation: &Invocation) -> Execu
         Ok(input) => input,
         Err(rejection) => return invocation.reject(rejection),
     };
-    let continuation = match request.headers.get(CONTINUATION_HEADER).map(|v| v.to_str()) {
-        None => None,
-        Some(Ok(v)) => Some(v.to_owned()),
-        Some(Err(_)) => return invocation.reject(Rejection::InvalidContinuation),
+    let continuation = match continuation_header(&request.headers) {
+        Ok(continuation) => continuation.map(str::to_owned),
+        Err(rejection) => return invocation.reject(rejection),
     };
     let request = Request {
         context,
@@ -365,6 +384,75 @@ mod tests {
         h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer a"));
         h.append(AUTHORIZATION, HeaderValue::from_static("Bearer b"));
         assert_eq!(bearer_token(&h), None);
+    }
+
+    #[test]
+    fn reads_the_continuation_header_strictly() {
+        let mut h = HeaderMap::new();
+        assert_eq!(continuation_header(&h), Ok(None));
+        h.insert(
+            HeaderName::from_static("mozaiks-continuation"),
+            HeaderValue::from_static("  AQID-_x  "),
+        );
+        assert_eq!(continuation_header(&h), Ok(Some("AQID-_x")));
+        let malformed = Err(Rejection::InvalidContinuation {
+            reason: "malformed",
+        });
+        h.append(
+            HeaderName::from_static("mozaiks-continuation"),
+            HeaderValue::from_static("AQID"),
+        );
+        assert_eq!(continuation_header(&h), malformed);
+        for bad in [&b""[..], b"   ", b"caf\xc3\xa9"] {
+            let mut h = HeaderMap::new();
+            h.insert(
+                HeaderName::from_static("mozaiks-continuation"),
+                HeaderValue::from_bytes(bad).unwrap(),
+            );
+            assert_eq!(continuation_header(&h), malformed, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn reads_the_continuation_header_of_every_origin() {
+        // Header names arrive in any case; REST v1 and ALB may send them multi-valued.
+        let sample = |name: &str, patch: &dyn Fn(&mut Value)| {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("events")
+                .join(name);
+            let mut event: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+            patch(&mut event);
+            event
+        };
+        let v2 = sample("apigw-v2.json", &|e| {
+            e["headers"]["Mozaiks-Continuation"] = "abc".into();
+        });
+        let v1 = sample("apigw-v1.json", &|e| {
+            e["headers"]["MOZAIKS-CONTINUATION"] = "abc".into();
+            e["multiValueHeaders"]["MOZAIKS-CONTINUATION"] = serde_json::json!(["abc"]);
+        });
+        let alb = sample("alb.json", &|e| {
+            e["multiValueHeaders"]["mozaiks-continuation"] = serde_json::json!(["abc", "def"]);
+        });
+        for (origin, event, expected) in [
+            (Origin::HttpApiV2, v2, Ok(Some("abc"))),
+            (Origin::RestApiV1, v1, Ok(Some("abc"))),
+            (
+                Origin::Alb,
+                alb,
+                Err(Rejection::InvalidContinuation {
+                    reason: "malformed",
+                }),
+            ),
+        ] {
+            let raw = serde_json::value::to_raw_value(&event).unwrap();
+            let request = parse_event(origin, &raw).unwrap();
+            assert_eq!(
+                continuation_header(&request.headers),
+                expected,
+                "{origin:?}"
+            );
+        }
     }
 
     #[test]
