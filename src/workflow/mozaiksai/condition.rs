@@ -51,6 +51,7 @@ pub(crate) fn to_jq(condition: &str, variables: &dyn Variables) -> Result<String
         next: 0,
         variables,
         end: condition.chars().count(),
+        depth: 0,
     };
     let expr = parser.or()?;
     if let Some(token) = parser.peek() {
@@ -265,7 +266,12 @@ struct Parser<'t> {
     next: usize,
     variables: &'t dyn Variables,
     end: usize,
+    /// Nesting of `not` and parentheses so far (bounded: the parser recurses).
+    depth: usize,
 }
+
+/// Deepest nesting of `not` and parentheses a condition may have.
+const MAX_DEPTH: usize = 32;
 
 impl Parser<'_> {
     fn peek(&self) -> Option<&Token> {
@@ -298,11 +304,26 @@ impl Parser<'_> {
 
     fn not(&mut self) -> Result<Jq, ConditionError> {
         if self.word("not") {
+            self.deeper()?;
             self.next += 1;
             let operand = self.not()?;
+            self.depth -= 1;
             return Ok(Jq::Bool(format!("({} | not)", operand.truthy())));
         }
         self.compare()
+    }
+
+    /// One level deeper, or an error past [`MAX_DEPTH`].
+    fn deeper(&mut self) -> Result<(), ConditionError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            let at = self.peek().map_or(self.end, |token| token.at);
+            return Err(ConditionError::new(
+                at,
+                format!("nested more than {MAX_DEPTH} levels deep; simplify the condition"),
+            ));
+        }
+        Ok(())
     }
 
     fn compare(&mut self) -> Result<Jq, ConditionError> {
@@ -390,7 +411,9 @@ impl Parser<'_> {
                 }
             },
             Kind::Open => {
+                self.deeper()?;
                 let inner = self.or()?;
+                self.depth -= 1;
                 match self.peek() {
                     Some(Token { kind: Kind::Close, .. }) => self.next += 1,
                     Some(other) => {

@@ -748,7 +748,13 @@ fn untranslatable_conditions_are_rejected_with_the_reason() {
         ("${a.b} == 1", "not a context variable name"),
         ("${a} == 1 ${b}", "after a complete condition"),
     ];
-    for (condition, message) in cases {
+    let deep = format!("{}${{a}}{}", "(".repeat(100_000), ")".repeat(100_000));
+    let not_deep = format!("{}${{a}}", "not ".repeat(100_000));
+    let deep_cases = [
+        (deep.as_str(), "nested more than 32"),
+        (not_deep.as_str(), "nested more than 32"),
+    ];
+    for (condition, message) in cases.into_iter().chain(deep_cases) {
         match condition::to_jq(condition, &ContextVariables::default()) {
             Ok(code) => panic!("{condition} translated to {code}"),
             Err(e) => assert!(e.message.contains(message), "{condition}: {}", e.message),
