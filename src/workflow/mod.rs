@@ -5,6 +5,9 @@
 //!   expression and links `run: workflow` references; [`Registry::resolve`] picks a workflow
 //!   by id and version (CONTRACT §6). [`Registry::load_dir_with`] and
 //!   [`Workflow::parse_with`] take [`EngineOptions`].
+//! - A sub-directory of the bundle holding `orchestrator.yaml` is a MozaiksAI workflow folder:
+//!   `mozaiksai` translates it into one document with one `call: agents` task, which then
+//!   loads like any other (the mapping, and what cannot be translated, are in its docs).
 //! - [`Workflow::run`] runs one execution under a deadline and returns its [`Outcome`], its
 //!   [`Metrics`] and the CloudEvents it emitted. Faults are DSL errors ([`WorkflowError`]),
 //!   load problems [`LoadError`]s.
@@ -36,7 +39,8 @@
 //!
 //! Rooms: `load` (document → model, validation), `model` (the compiled form), `expr` (jq),
 //! `run` (the runners), `http` and `openapi` (calls), `schema` (JSON Schema), `duration`,
-//! `options` (what a host configures), `registry` (versions, links), `error`, `value`
+//! `options` (what a host configures), `registry` (versions, links), `mozaiksai` (MozaiksAI
+//! folders → documents), `error`, `value`
 //! (JSON ↔ jq), `version` (semver).
 
 mod duration;
@@ -45,6 +49,7 @@ mod expr;
 mod http;
 mod load;
 mod model;
+mod mozaiksai;
 mod openapi;
 mod options;
 mod registry;

@@ -8,8 +8,9 @@
 
 use super::error::LoadError;
 use super::expr::ExprCompiler;
-use super::load::{load_file, Format};
+use super::load::{compile_document, load_file, Format};
 use super::model::{Workflow, WorkflowId};
+use super::mozaiksai;
 use super::options::{EngineOptions, Services};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,8 +32,10 @@ struct Family {
 }
 
 impl Registry {
-    /// Loads every `*.yaml`, `*.yml` and `*.json` file of `dir` (not its subdirectories;
-    /// hidden files are skipped), in file-name order, with default [`EngineOptions`]
+    /// Loads every `*.yaml`, `*.yml` and `*.json` file of `dir`, and every subdirectory that
+    /// is a MozaiksAI workflow folder (holds `orchestrator.yaml`; translated to one `call:
+    /// agents` workflow, see `mozaiksai`); other subdirectories and hidden entries are
+    /// skipped. In name order, with default [`EngineOptions`]
     /// (secrets from `MOZAIKS_SECRET_*` environment variables). Any invalid file, a
     /// duplicate namespace/name/version, a `run: workflow` naming a workflow that is not
     /// bundled, or a directory without workflows is an error.
@@ -42,19 +45,28 @@ impl Registry {
 
     /// [`Registry::load_dir`] with `options`.
     pub fn load_dir_with(dir: &Path, options: &EngineOptions) -> Result<Registry, LoadError> {
-        let files = workflow_files(dir)?;
-        if files.is_empty() {
+        let sources = workflow_sources(dir)?;
+        if sources.is_empty() {
             return Err(LoadError::new(
                 dir,
                 "",
-                "no workflows in this directory: add Serverless Workflow documents (*.yaml, *.yml or *.json)",
+                "no workflows in this directory: add Serverless Workflow documents (*.yaml, *.yml or *.json) or MozaiksAI workflow folders",
             ));
         }
         let compiler = ExprCompiler::new();
         let services = Arc::new(Services::new(options));
         let mut registry = Registry::default();
-        for (path, format) in files {
-            registry.insert(load_file(&path, format, &compiler, options, &services)?)?;
+        for source in sources {
+            let workflow = match source {
+                Source::File(path, format) => {
+                    load_file(&path, format, &compiler, options, &services)?
+                }
+                Source::Folder(dir) => {
+                    let document = mozaiksai::translate(&dir)?;
+                    compile_document(&dir, &document, &compiler, options, &services)?
+                }
+            };
+            registry.insert(workflow)?;
         }
         registry.link()?;
         Ok(registry)
@@ -188,29 +200,53 @@ impl Registry {
     }
 }
 
-/// The workflow files directly in `dir`, sorted by path.
-fn workflow_files(dir: &Path) -> Result<Vec<(PathBuf, Format)>, LoadError> {
+/// Where one bundled workflow comes from.
+#[derive(Debug, PartialEq, Eq)]
+enum Source {
+    /// A DSL document.
+    File(PathBuf, Format),
+    /// A MozaiksAI workflow folder.
+    Folder(PathBuf),
+}
+
+/// The workflow files and MozaiksAI folders directly in `dir`, sorted by path.
+fn workflow_sources(dir: &Path) -> Result<Vec<Source>, LoadError> {
     let read_error = |e: std::io::Error| {
         LoadError::new(dir, "", format!("cannot read the workflows directory: {e}"))
     };
-    let mut files = Vec::new();
+    let mut sources = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(read_error)? {
         let path = entry.map_err(read_error)?.path();
         let hidden = path
             .file_name()
             .and_then(|name| name.to_str())
             .is_none_or(|name| name.starts_with('.'));
-        let Some(format) = Format::of(&path) else {
-            continue;
-        };
-        // `metadata` follows symlinks: a linked file counts, a directory named `x.yaml` does not.
-        if hidden || !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+        if hidden {
             continue;
         }
-        files.push((path, format));
+        // `metadata` follows symlinks: a linked file or folder counts.
+        let Ok(metadata) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if metadata.is_dir() {
+            if mozaiksai::is_folder(&path) {
+                sources.push(Source::Folder(path));
+            }
+            continue;
+        }
+        // A directory named `x.yaml` is not a file.
+        if let (Some(format), true) = (Format::of(&path), metadata.is_file()) {
+            sources.push(Source::File(path, format));
+        }
     }
-    files.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(files)
+    sources.sort_by(|a, b| source_path(a).cmp(source_path(b)));
+    Ok(sources)
+}
+
+fn source_path(source: &Source) -> &Path {
+    match source {
+        Source::File(path, _) | Source::Folder(path) => path,
+    }
 }
 
 #[cfg(test)]

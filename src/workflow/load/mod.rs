@@ -162,8 +162,20 @@ pub(crate) fn parse_text(
     let doc = format
         .parse(text)
         .map_err(|message| LoadError::new(path, "", message))?;
+    compile_document(path, &doc, compiler, options, services)
+}
+
+/// Validates and compiles a workflow document already parsed (or generated, e.g. from a
+/// MozaiksAI folder); `path` names it in errors.
+pub(crate) fn compile_document(
+    path: &Path,
+    doc: &Value,
+    compiler: &ExprCompiler,
+    options: &EngineOptions,
+    services: &Arc<Services>,
+) -> Result<Workflow, LoadError> {
     Loader::new(compiler, path, options, services)
-        .workflow(&doc)
+        .workflow(doc)
         .map_err(|invalid| invalid.in_file(path))
 }
 

@@ -1,0 +1,1137 @@
+//! MozaiksAI workflow folders → one Serverless Workflow document with one `call: agents` task.
+//!
+//! A sub-directory of the workflows directory that holds `orchestrator.yaml` is a MozaiksAI
+//! folder (YAML only, as MozaiksAI loads them). [`translate`] turns it into a DSL document (a
+//! `serde_json::Value`) that then goes through the normal load path, so the engine validates
+//! and compiles it like any bundled file (its errors name the folder and a JSON pointer into
+//! the generated document). Errors of the translation name the MozaiksAI file and the JSON
+//! pointer of the place in it. Unknown keys are errors (typos stop the load), except where
+//! MozaiksAI files carry UI or Python-runtime settings listed below.
+//!
+//! | MozaiksAI | DSL (`call: agents`, see `src/workflow/agents/`) |
+//! |---|---|
+//! | `orchestrator.yaml` `workflow_name` | `document.name`; `document.namespace` is `namespace` or `mozaiks`, `document.version` is `version` or `1.0.0`; `description` → `document.summary` |
+//! | `initial_agent`, `max_turns` | the same |
+//! | `initial_message` | `initial_message: ${ .message // "<initial_message>" }`: the input's `message` is the user's message (first turn and every reply); without one the first turn uses the orchestrator's (without `initial_message`: `${ .message }`) |
+//! | `orchestration_pattern` | only `DefaultPattern` (explicit handoffs) translates; other patterns are rejected |
+//! | `agents.yaml` `name`, `prompt_sections` / `system_message`, `max_consecutive_auto_reply`, `llm_config` (`model`, `temperature`, `max_tokens`, `api_type`) | `name`, `prompt_sections` / `instructions`, `max_consecutive_auto_reply`, `model` (`provider` from `api_type`, default `openai`) |
+//! | `handoffs.yaml` `handoff_rules` | `handoffs`, in order: `after_work` → `{from, after_work}`; `condition` + `expression` → `{from, to, when}` (the condition in jq, `condition_scope: pre` → `scope: pre`); `condition` + `string_llm` → `{from, to, description}` (the model decides) |
+//! | rules with `source_agent: user` | apply right after the user replies: for every agent that hands the conversation to the user, an expression rule becomes `{from: <agent>, to, when: <last message is the user's> and <condition>, scope: pre}`, a `string_llm` rule `{from: <agent>, to, description}`, an `after_work` rule `{from: <agent>, to, when: <last message is the user's>, scope: pre}` |
+//! | `context_variables.yaml` `definitions` | `context: ${ <defaults> + (.context // {}) }`: each variable's `source.default` (or `default`), under the caller's `.context`. Sources the runtime does not read (`config` env vars, `data_reference`, `data_entity`, `computed`, `external`, `file`) take their default: the caller passes the real value in `.context` |
+//! | `state` variables with `agent_text` `triggers` | in conditions, `${x}` is `true` once the trigger's agent said a matching message (`equals` after trimming / `contains` / `regex`, case-insensitive, as MozaiksAI matches), else `.context.x` |
+//! | `structured_outputs.yaml` `models`, `registry` | each registered agent's `output_schema` (see [`outputs`]) |
+//! | `tools.yaml` `tools` | each tool (`function`) binds to the DSL function of the same name in `functions.yaml` (`functions: { <name>: <DSL task> }`, copied to `use.functions`) and is added to its `agent`'s `tools`; its `description` becomes the function's `metadata.description` unless that is set |
+//!
+//! Not translatable, so rejected naming the file and place: Python tools without a DSL
+//! function, `lifecycle_tools`, `hooks.yaml` hooks, tools invoked automatically with a
+//! structured output (`auto_invoke: true`, the default of `UI_Tool`; `auto_tool_mode: true`),
+//! `ui_response` triggers and `transitions` of state variables (they need MozaiksAI's UI or
+//! its Python runtime), handoff targets other than agents, `user` and `terminate`, conditions
+//! outside the mini-language of [`condition`]. Accepted and not used: `human_in_the_loop`,
+//! `startup_mode`, `initial_message_to_user` (UI), `structured_outputs_required` (the
+//! registry decides), variable `type`/`description`/`source` details, `agents` exposure
+//! lists of `context_variables.yaml`, `ui_config.yaml`, the `tools/` directory.
+
+mod condition;
+mod outputs;
+#[cfg(test)]
+mod tests;
+
+use super::error::LoadError;
+use super::load::child;
+use condition::{json_string, Variables};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The file whose presence makes a directory a MozaiksAI folder.
+pub(crate) const MARKER: &str = "orchestrator.yaml";
+/// The companion file holding the DSL functions that `tools.yaml` entries bind to.
+pub(crate) const FUNCTIONS: &str = "functions.yaml";
+/// Namespace of the generated document when `orchestrator.yaml` names none.
+pub(crate) const DEFAULT_NAMESPACE: &str = "mozaiks";
+/// Version of the generated document when `orchestrator.yaml` names none.
+pub(crate) const DEFAULT_VERSION: &str = "1.0.0";
+/// Name of the generated `call: agents` task.
+const TASK: &str = "conversation";
+
+type Error = LoadError;
+
+/// Whether `dir` is a MozaiksAI folder (holds `orchestrator.yaml`).
+pub(crate) fn is_folder(dir: &Path) -> bool {
+    std::fs::metadata(dir.join(MARKER)).is_ok_and(|m| m.is_file())
+}
+
+/// A place in one MozaiksAI file: builds its errors.
+pub(crate) struct Place<'a> {
+    file: &'a Path,
+}
+
+impl Place<'_> {
+    fn error(&self, pointer: &str, message: impl Into<String>) -> Error {
+        LoadError::new(self.file, pointer, message)
+    }
+
+    fn object<'v>(&self, value: &'v Value, pointer: &str) -> Result<&'v Map<String, Value>, Error> {
+        value.as_object().ok_or_else(|| {
+            self.error(
+                pointer,
+                format!("expected a mapping; found {}", kind(value)),
+            )
+        })
+    }
+
+    fn list<'v>(&self, value: &'v Value, pointer: &str) -> Result<&'v Vec<Value>, Error> {
+        value
+            .as_array()
+            .ok_or_else(|| self.error(pointer, format!("expected a list; found {}", kind(value))))
+    }
+
+    fn known(&self, map: &Map<String, Value>, pointer: &str, known: &[&str]) -> Result<(), Error> {
+        match map.keys().find(|key| !known.contains(&key.as_str())) {
+            Some(key) => Err(self.error(
+                &child(pointer, key),
+                format!(
+                    "unknown key `{key}`; this loader knows: {}",
+                    known.join(", ")
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// A required non-empty string field.
+    fn string<'v>(
+        &self,
+        map: &'v Map<String, Value>,
+        pointer: &str,
+        key: &str,
+    ) -> Result<&'v str, Error> {
+        match map.get(key) {
+            Some(Value::String(text)) if !text.trim().is_empty() => Ok(text),
+            None | Some(Value::Null) => Err(self.error(pointer, format!("`{key}` is required"))),
+            Some(other) => Err(self.error(
+                &child(pointer, key),
+                format!("`{key}` must be a non-empty string; found {}", kind(other)),
+            )),
+        }
+    }
+
+    /// An optional string field (null = absent).
+    fn opt_string<'v>(
+        &self,
+        map: &'v Map<String, Value>,
+        pointer: &str,
+        key: &str,
+    ) -> Result<Option<&'v str>, Error> {
+        match map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text)),
+            Some(other) => Err(self.error(
+                &child(pointer, key),
+                format!("`{key}` must be a string; found {}", kind(other)),
+            )),
+        }
+    }
+
+    /// An optional boolean field (null = absent).
+    fn opt_bool(
+        &self,
+        map: &Map<String, Value>,
+        pointer: &str,
+        key: &str,
+    ) -> Result<Option<bool>, Error> {
+        match map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(other) => Err(self.error(
+                &child(pointer, key),
+                format!("`{key}` must be true or false; found {}", kind(other)),
+            )),
+        }
+    }
+
+    /// An optional positive integer field (null = absent).
+    fn opt_count(
+        &self,
+        map: &Map<String, Value>,
+        pointer: &str,
+        key: &str,
+    ) -> Result<Option<u64>, Error> {
+        match map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n >= 1) => Ok(n.as_u64()),
+            Some(other) => Err(self.error(
+                &child(pointer, key),
+                format!("`{key}` must be a whole number of at least 1; found {other}"),
+            )),
+        }
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+/// One YAML file of the folder, parsed; `None` if the file does not exist.
+fn read(dir: &Path, name: &str) -> Result<Option<(PathBuf, Value)>, Error> {
+    let path = dir.join(name);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(LoadError::new(
+                &path,
+                "",
+                format!("cannot read the file: {e}"),
+            ))
+        }
+    };
+    let value: Value = serde_yaml_ng::from_str(&text)
+        .map_err(|e| LoadError::new(&path, "", format!("not valid YAML: {e}")))?;
+    Ok(Some((path, value)))
+}
+
+/// Translates the MozaiksAI folder `dir` into a DSL workflow document.
+pub(crate) fn translate(dir: &Path) -> Result<Value, Error> {
+    let Some((orchestrator_path, orchestrator)) = read(dir, MARKER)? else {
+        return Err(LoadError::new(
+            dir,
+            "",
+            format!("not a MozaiksAI folder: `{MARKER}` is missing"),
+        ));
+    };
+    let Some((agents_path, agents_doc)) = read(dir, "agents.yaml")? else {
+        return Err(LoadError::new(
+            &dir.join("agents.yaml"),
+            "",
+            "a MozaiksAI folder needs agents.yaml (`agents: [{ name, prompt_sections | system_message }]`)",
+        ));
+    };
+    let orchestrator = Orchestrator::read(
+        &Place {
+            file: &orchestrator_path,
+        },
+        &orchestrator,
+    )?;
+    let mut agents = read_agents(&Place { file: &agents_path }, &agents_doc)?;
+    let agent_names: Vec<String> = agents.iter().map(|a| a.name.clone()).collect();
+    if !agent_names.contains(&orchestrator.initial_agent) {
+        return Err(LoadError::new(
+            &orchestrator_path,
+            "/initial_agent",
+            format!(
+                "initial_agent {} is not an agent of agents.yaml ({})",
+                orchestrator.initial_agent,
+                agent_names.join(", ")
+            ),
+        ));
+    }
+
+    let variables = match read(dir, "context_variables.yaml")? {
+        Some((path, doc)) => ContextVariables::read(&Place { file: &path }, &doc, &agent_names)?,
+        None => ContextVariables::default(),
+    };
+
+    let handoffs = match read(dir, "handoffs.yaml")? {
+        Some((path, doc)) => read_handoffs(&Place { file: &path }, &doc, &agent_names, &variables)?,
+        None => Vec::new(),
+    };
+
+    if let Some((path, doc)) = read(dir, "structured_outputs.yaml")? {
+        let place = Place { file: &path };
+        for (agent, schema) in outputs::compile(&doc, &place, &agent_names)?.by_agent {
+            if let Some(target) = agents.iter_mut().find(|a| a.name == agent) {
+                target.spec.insert("output_schema".into(), schema);
+            }
+        }
+    }
+
+    let functions = match read(dir, FUNCTIONS)? {
+        Some((path, doc)) => {
+            let place = Place { file: &path };
+            let map = place.object(&doc, "")?;
+            place.known(map, "", &["functions"])?;
+            match map.get("functions") {
+                None | Some(Value::Null) => Map::new(),
+                Some(value) => place.object(value, "/functions")?.clone(),
+            }
+        }
+        None => Map::new(),
+    };
+    let functions = match read(dir, "tools.yaml")? {
+        Some((path, doc)) => bind_tools(&Place { file: &path }, &doc, functions, &mut agents, dir)?,
+        None => functions,
+    };
+
+    if let Some((path, doc)) = read(dir, "hooks.yaml")? {
+        let place = Place { file: &path };
+        let hooks = match &doc {
+            Value::Null => None,
+            Value::Object(map) => map.get("hooks").filter(|h| !h.is_null()),
+            other => {
+                return Err(place.error("", format!("expected a mapping; found {}", kind(other))))
+            }
+        };
+        if hooks.is_some_and(|h| h.as_array().is_none_or(|list| !list.is_empty())) {
+            return Err(place.error(
+                "/hooks",
+                "MozaiksAI hooks are Python functions, which cannot run in this runtime; remove them (a `call: agents` task has no hooks)",
+            ));
+        }
+    }
+
+    let mut with = Map::new();
+    with.insert(
+        "agents".into(),
+        Value::Array(agents.into_iter().map(|a| Value::Object(a.spec)).collect()),
+    );
+    if !handoffs.is_empty() {
+        with.insert("handoffs".into(), Value::Array(handoffs));
+    }
+    with.insert(
+        "initial_agent".into(),
+        Value::String(orchestrator.initial_agent.clone()),
+    );
+    with.insert(
+        "initial_message".into(),
+        Value::String(match &orchestrator.initial_message {
+            Some(text) => format!("${{ .message // {} }}", json_string(text)),
+            None => "${ .message }".into(),
+        }),
+    );
+    with.insert(
+        "context".into(),
+        Value::String(variables.context_expression()),
+    );
+    if let Some(max_turns) = orchestrator.max_turns {
+        with.insert("max_turns".into(), json!(max_turns));
+    }
+
+    let mut document = json!({
+        "dsl": "1.0.3",
+        "namespace": orchestrator.namespace,
+        "name": orchestrator.name,
+        "version": orchestrator.version,
+        "title": orchestrator.name,
+    });
+    if let Some(summary) = &orchestrator.description {
+        document["summary"] = Value::String(summary.clone());
+    }
+    let mut workflow = json!({
+        "document": document,
+        "do": [ { TASK: { "call": "agents", "with": with } } ],
+    });
+    if !functions.is_empty() {
+        workflow["use"] = json!({ "functions": functions });
+    }
+    Ok(workflow)
+}
+
+/// What `orchestrator.yaml` says.
+struct Orchestrator {
+    name: String,
+    namespace: String,
+    version: String,
+    description: Option<String>,
+    initial_agent: String,
+    initial_message: Option<String>,
+    max_turns: Option<u64>,
+}
+
+impl Orchestrator {
+    fn read(at: &Place<'_>, doc: &Value) -> Result<Orchestrator, Error> {
+        let map = at.object(doc, "")?;
+        at.known(
+            map,
+            "",
+            &[
+                "workflow_name",
+                "namespace",
+                "version",
+                "description",
+                "initial_agent",
+                "initial_message",
+                "max_turns",
+                "orchestration_pattern",
+                "human_in_the_loop",
+                "startup_mode",
+                "initial_message_to_user",
+            ],
+        )?;
+        let name = at.string(map, "", "workflow_name")?;
+        dsl_name(at, name, "/workflow_name", "name")?;
+        let namespace = at
+            .opt_string(map, "", "namespace")?
+            .unwrap_or(DEFAULT_NAMESPACE);
+        dsl_name(at, namespace, "/namespace", "namespace")?;
+        let version = match map.get("version") {
+            None | Some(Value::Null) => DEFAULT_VERSION.to_owned(),
+            Some(Value::String(v)) => v.clone(),
+            // `version: 1.0` in YAML is a number: take it as the text it was.
+            Some(Value::Number(n)) => n.to_string(),
+            Some(other) => {
+                return Err(at.error(
+                    "/version",
+                    format!(
+                        "`version` must be a semantic version such as '1.0.0'; found {}",
+                        kind(other)
+                    ),
+                ))
+            }
+        };
+        if let Some(pattern) = at.opt_string(map, "", "orchestration_pattern")? {
+            if pattern != "DefaultPattern" {
+                return Err(at.error(
+                    "/orchestration_pattern",
+                    format!("orchestration pattern {pattern} cannot be translated: a `call: agents` task runs explicit handoffs, as AG2's DefaultPattern does; use DefaultPattern with handoff rules"),
+                ));
+            }
+        }
+        at.opt_bool(map, "", "human_in_the_loop")?;
+        at.opt_string(map, "", "startup_mode")?;
+        at.opt_string(map, "", "initial_message_to_user")?;
+        Ok(Orchestrator {
+            name: name.to_owned(),
+            namespace: namespace.to_owned(),
+            version,
+            description: at.opt_string(map, "", "description")?.map(str::to_owned),
+            initial_agent: at.string(map, "", "initial_agent")?.to_owned(),
+            initial_message: at
+                .opt_string(map, "", "initial_message")?
+                .map(str::to_owned),
+            max_turns: at.opt_count(map, "", "max_turns")?,
+        })
+    }
+}
+
+/// Checks a DSL `name`/`namespace`: 1–63 letters, digits and `-`, alphanumeric at both ends.
+fn dsl_name(at: &Place<'_>, text: &str, pointer: &str, what: &str) -> Result<(), Error> {
+    let bytes = text.as_bytes();
+    let ok = (1..=63).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes.last().is_some_and(u8::is_ascii_alphanumeric);
+    if ok {
+        Ok(())
+    } else {
+        Err(at.error(
+            pointer,
+            format!("`{text}` cannot be a workflow {what}: use 1 to 63 ASCII letters, digits and `-`, starting and ending with a letter or digit (launch tokens name the workflow by it)"),
+        ))
+    }
+}
+
+/// One agent: its name and its entry of `with.agents`.
+struct Agent {
+    name: String,
+    spec: Map<String, Value>,
+}
+
+fn read_agents(at: &Place<'_>, doc: &Value) -> Result<Vec<Agent>, Error> {
+    let map = at.object(doc, "")?;
+    at.known(map, "", &["agents"])?;
+    let Some(list) = map.get("agents") else {
+        return Err(at.error(
+            "",
+            "`agents` is required: a list of `{ name, prompt_sections | system_message }`",
+        ));
+    };
+    let list = at.list(list, "/agents")?;
+    if list.is_empty() {
+        return Err(at.error("/agents", "a workflow needs at least one agent"));
+    }
+    let mut agents: Vec<Agent> = Vec::new();
+    for (i, entry) in list.iter().enumerate() {
+        let pointer = format!("/agents/{i}");
+        let fields = at.object(entry, &pointer)?;
+        at.known(
+            fields,
+            &pointer,
+            &[
+                "name",
+                "prompt_sections",
+                "system_message",
+                "max_consecutive_auto_reply",
+                "llm_config",
+                "auto_tool_mode",
+                "structured_outputs_required",
+            ],
+        )?;
+        let name = at.string(fields, &pointer, "name")?;
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(at.error(
+                &format!("{pointer}/name"),
+                format!("agent name `{name}` must use only ASCII letters, digits, `_` and `-` (it names the model's transfer tools)"),
+            ));
+        }
+        if matches!(name, "user" | "terminate") {
+            return Err(at.error(
+                &format!("{pointer}/name"),
+                format!("`{name}` is a handoff target, not an agent name"),
+            ));
+        }
+        if agents.iter().any(|a| a.name == name) {
+            return Err(at.error(
+                &format!("{pointer}/name"),
+                format!("agent {name} is defined twice"),
+            ));
+        }
+        let mut spec = Map::new();
+        spec.insert("name".into(), Value::String(name.to_owned()));
+        match (
+            fields.get("prompt_sections").filter(|v| !v.is_null()),
+            at.opt_string(fields, &pointer, "system_message")?,
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(at.error(
+                    &pointer,
+                    format!(
+                        "agent {name} has both `prompt_sections` and `system_message`; keep one"
+                    ),
+                ))
+            }
+            (None, None) => {
+                return Err(at.error(
+                    &pointer,
+                    format!("agent {name} needs `prompt_sections` or `system_message`"),
+                ))
+            }
+            (None, Some(message)) => {
+                spec.insert("instructions".into(), Value::String(message.to_owned()));
+            }
+            (Some(sections), None) => {
+                let spointer = format!("{pointer}/prompt_sections");
+                let mut out = Vec::new();
+                for (j, section) in at.list(sections, &spointer)?.iter().enumerate() {
+                    let sp = format!("{spointer}/{j}");
+                    let s = at.object(section, &sp)?;
+                    at.known(s, &sp, &["id", "heading", "content"])?;
+                    let mut entry = Map::new();
+                    if let Some(id) = at.opt_string(s, &sp, "id")? {
+                        entry.insert("id".into(), Value::String(id.to_owned()));
+                    }
+                    entry.insert(
+                        "heading".into(),
+                        Value::String(
+                            at.opt_string(s, &sp, "heading")?
+                                .unwrap_or_default()
+                                .to_owned(),
+                        ),
+                    );
+                    entry.insert(
+                        "content".into(),
+                        Value::String(at.string(s, &sp, "content")?.to_owned()),
+                    );
+                    out.push(Value::Object(entry));
+                }
+                if out.is_empty() {
+                    return Err(at.error(&spointer, format!("agent {name} has no prompt sections")));
+                }
+                spec.insert("prompt_sections".into(), Value::Array(out));
+            }
+        }
+        if let Some(llm) = fields.get("llm_config").filter(|v| !v.is_null()) {
+            spec.insert(
+                "model".into(),
+                model(at, llm, &format!("{pointer}/llm_config"))?,
+            );
+        }
+        if let Some(n) = at.opt_count(fields, &pointer, "max_consecutive_auto_reply")? {
+            spec.insert("max_consecutive_auto_reply".into(), json!(n));
+        }
+        if at.opt_bool(fields, &pointer, "auto_tool_mode")? == Some(true) {
+            return Err(at.error(
+                &format!("{pointer}/auto_tool_mode"),
+                format!("agent {name}: auto_tool_mode (tools invoked automatically with the structured output) cannot be translated; set it to false: the model calls its tools itself"),
+            ));
+        }
+        at.opt_bool(fields, &pointer, "structured_outputs_required")?;
+        agents.push(Agent {
+            name: name.to_owned(),
+            spec,
+        });
+    }
+    Ok(agents)
+}
+
+/// An agent's `llm_config` → the `model` of the shape.
+fn model(at: &Place<'_>, llm: &Value, pointer: &str) -> Result<Value, Error> {
+    let map = at.object(llm, pointer)?;
+    at.known(
+        map,
+        pointer,
+        &["model", "api_type", "temperature", "max_tokens"],
+    )?;
+    let mut model = Map::new();
+    let provider = at.opt_string(map, pointer, "api_type")?.unwrap_or("openai");
+    model.insert("provider".into(), Value::String(provider.to_owned()));
+    model.insert(
+        "name".into(),
+        Value::String(at.string(map, pointer, "model")?.to_owned()),
+    );
+    match map.get("temperature") {
+        None | Some(Value::Null) => {}
+        Some(Value::Number(t)) => {
+            model.insert("temperature".into(), Value::Number(t.clone()));
+        }
+        Some(other) => {
+            return Err(at.error(
+                &format!("{pointer}/temperature"),
+                format!("`temperature` must be a number; found {}", kind(other)),
+            ))
+        }
+    }
+    if let Some(n) = at.opt_count(map, pointer, "max_tokens")? {
+        model.insert("max_tokens".into(), json!(n));
+    }
+    Ok(Value::Object(model))
+}
+
+/// A derived variable's `agent_text` trigger: the agent and how its message matches.
+#[derive(Debug, Clone)]
+struct Trigger {
+    agent: String,
+    equals: Option<String>,
+    contains: Option<String>,
+    regex: Option<String>,
+}
+
+/// `context_variables.yaml`: defaults and derived triggers.
+#[derive(Debug, Default)]
+struct ContextVariables {
+    defaults: Map<String, Value>,
+    triggers: BTreeMap<String, Vec<Trigger>>,
+}
+
+impl ContextVariables {
+    fn read(at: &Place<'_>, doc: &Value, agents: &[String]) -> Result<ContextVariables, Error> {
+        let mut out = ContextVariables::default();
+        if doc.is_null() {
+            return Ok(out);
+        }
+        let map = at.object(doc, "")?;
+        at.known(map, "", &["definitions", "agents"])?;
+        let definitions: Vec<(String, String, &Value)> = match map.get("definitions") {
+            None | Some(Value::Null) => Vec::new(),
+            // The list form: `- name: x`.
+            Some(Value::Array(list)) => {
+                let mut defs = Vec::new();
+                for (i, entry) in list.iter().enumerate() {
+                    let pointer = format!("/definitions/{i}");
+                    let name = at.string(at.object(entry, &pointer)?, &pointer, "name")?;
+                    defs.push((name.to_owned(), pointer, entry));
+                }
+                defs
+            }
+            // The mapping form: `x: { … }`.
+            Some(Value::Object(entries)) => entries
+                .iter()
+                .map(|(name, entry)| (name.clone(), child("/definitions", name), entry))
+                .collect(),
+            Some(other) => {
+                return Err(at.error(
+                    "/definitions",
+                    format!("expected a list of variables; found {}", kind(other)),
+                ))
+            }
+        };
+        for (name, pointer, entry) in definitions {
+            let fields = at.object(entry, &pointer)?;
+            at.known(
+                fields,
+                &pointer,
+                &["name", "type", "description", "source", "default"],
+            )?;
+            if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(at.error(
+                    &pointer,
+                    format!(
+                        "context variable `{name}` must use only ASCII letters, digits and `_`"
+                    ),
+                ));
+            }
+            if out.defaults.contains_key(&name) || out.triggers.contains_key(&name) {
+                return Err(at.error(
+                    &pointer,
+                    format!("context variable {name} is defined twice"),
+                ));
+            }
+            let mut default = fields.get("default").cloned();
+            if let Some(source) = fields.get("source").filter(|s| !s.is_null()) {
+                let spointer = format!("{pointer}/source");
+                let source = at.object(source, &spointer)?;
+                if let Some(d) = source.get("default") {
+                    default = Some(d.clone());
+                }
+                if source
+                    .get("transitions")
+                    .and_then(Value::as_array)
+                    .is_some_and(|t| !t.is_empty())
+                {
+                    return Err(at.error(
+                        &format!("{spointer}/transitions"),
+                        format!("state transitions of {name} cannot be translated; use `triggers` of type agent_text, or let a tool or the caller set {name}"),
+                    ));
+                }
+                if let Some(triggers) = source.get("triggers").filter(|t| !t.is_null()) {
+                    let tpointer = format!("{spointer}/triggers");
+                    for (i, trigger) in at.list(triggers, &tpointer)?.iter().enumerate() {
+                        let trigger =
+                            read_trigger(at, trigger, &format!("{tpointer}/{i}"), &name, agents)?;
+                        out.triggers.entry(name.clone()).or_default().push(trigger);
+                    }
+                }
+            }
+            if let Some(default) = default {
+                out.defaults.insert(name, default);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The `context` expression: the defaults under the caller's `.context`.
+    fn context_expression(&self) -> String {
+        if self.defaults.is_empty() {
+            return "${ .context // {} }".into();
+        }
+        // A JSON object is a jq object literal (JSON never writes jq's `\(` interpolation).
+        let defaults = Value::Object(self.defaults.clone()).to_string();
+        format!("${{ {defaults} + (.context // {{}}) }}")
+    }
+}
+
+impl Variables for ContextVariables {
+    fn variable(&self, name: &str) -> String {
+        let plain = format!(".context.{name}");
+        let Some(triggers) = self.triggers.get(name) else {
+            return plain;
+        };
+        let matches: Vec<String> = triggers.iter().map(Trigger::to_jq).collect();
+        format!(
+            "(if any(.messages[]?; {}) then true else {plain} end)",
+            matches.join(" or ")
+        )
+    }
+}
+
+impl Trigger {
+    /// A jq test on one message: from this agent, with text that matches.
+    fn to_jq(&self) -> String {
+        let mut tests = Vec::new();
+        if let Some(equals) = &self.equals {
+            tests.push(format!(
+                "(.content | trim | ascii_downcase) == {}",
+                json_string(&equals.trim().to_lowercase())
+            ));
+        }
+        if let Some(contains) = &self.contains {
+            tests.push(format!(
+                "(.content | ascii_downcase | contains({}))",
+                json_string(&contains.to_lowercase())
+            ));
+        }
+        if let Some(regex) = &self.regex {
+            tests.push(format!("(.content | test({}; \"i\"))", json_string(regex)));
+        }
+        format!(
+            "(.role == \"assistant\" and .name == {} and (.content | type) == \"string\" and ({}))",
+            json_string(&self.agent),
+            tests.join(" or ")
+        )
+    }
+}
+
+fn read_trigger(
+    at: &Place<'_>,
+    value: &Value,
+    pointer: &str,
+    variable: &str,
+    agents: &[String],
+) -> Result<Trigger, Error> {
+    let map = at.object(value, pointer)?;
+    at.known(
+        map,
+        pointer,
+        &[
+            "type",
+            "agent",
+            "match",
+            "ui_hidden",
+            "tool",
+            "response_key",
+        ],
+    )?;
+    let kind = at.string(map, pointer, "type")?;
+    if kind != "agent_text" {
+        return Err(at.error(
+            &format!("{pointer}/type"),
+            format!("{variable}: a `{kind}` trigger cannot be translated (ui_response needs MozaiksAI's UI); only agent_text triggers are — or let the caller pass {variable} in `.context`"),
+        ));
+    }
+    let agent = at.string(map, pointer, "agent")?;
+    if !agents.iter().any(|a| a == agent) {
+        return Err(at.error(
+            &format!("{pointer}/agent"),
+            format!(
+                "{variable}: trigger agent {agent} is not an agent of agents.yaml ({})",
+                agents.join(", ")
+            ),
+        ));
+    }
+    let mpointer = format!("{pointer}/match");
+    let Some(matcher) = map.get("match").filter(|m| !m.is_null()) else {
+        return Err(at.error(
+            pointer,
+            format!("{variable}: an agent_text trigger needs `match` (equals, contains or regex)"),
+        ));
+    };
+    let m = at.object(matcher, &mpointer)?;
+    at.known(m, &mpointer, &["equals", "contains", "regex"])?;
+    let trigger = Trigger {
+        agent: agent.to_owned(),
+        equals: at.opt_string(m, &mpointer, "equals")?.map(str::to_owned),
+        contains: at.opt_string(m, &mpointer, "contains")?.map(str::to_owned),
+        regex: at.opt_string(m, &mpointer, "regex")?.map(str::to_owned),
+    };
+    if let Some(regex) = &trigger.regex {
+        if regex_bites::Regex::new(regex).is_err() {
+            return Err(at.error(
+                &format!("{mpointer}/regex"),
+                format!(
+                    "{variable}: `{regex}` is not a regular expression this runtime understands"
+                ),
+            ));
+        }
+    }
+    if trigger.equals.is_none() && trigger.contains.is_none() && trigger.regex.is_none() {
+        return Err(at.error(
+            &mpointer,
+            format!("{variable}: `match` needs equals, contains or regex"),
+        ));
+    }
+    Ok(trigger)
+}
+
+/// A handoff target: an agent, `user` or `terminate`.
+fn target(
+    at: &Place<'_>,
+    rule: &Map<String, Value>,
+    pointer: &str,
+    agents: &[String],
+) -> Result<String, Error> {
+    let target = at.string(rule, pointer, "target_agent")?;
+    let expected = match target {
+        "user" => "RevertToUserTarget",
+        "terminate" => "TerminateTarget",
+        agent if agents.iter().any(|a| a == agent) => "AgentTarget",
+        other => {
+            return Err(at.error(
+                &format!("{pointer}/target_agent"),
+                format!(
+                    "target {other} is not an agent of agents.yaml ({}), `user` or `terminate`",
+                    agents.join(", ")
+                ),
+            ))
+        }
+    };
+    if let Some(transition) = at.opt_string(rule, pointer, "transition_target")? {
+        if transition != expected {
+            return Err(at.error(
+                &format!("{pointer}/transition_target"),
+                format!("transition_target {transition} cannot be translated with target_agent {target}: expected {expected} (AgentTarget for an agent, RevertToUserTarget for user, TerminateTarget for terminate)"),
+            ));
+        }
+    }
+    Ok(target.to_owned())
+}
+
+/// `handoffs.yaml` → the shape's `handoffs`, in rule order.
+fn read_handoffs(
+    at: &Place<'_>,
+    doc: &Value,
+    agents: &[String],
+    variables: &ContextVariables,
+) -> Result<Vec<Value>, Error> {
+    if doc.is_null() {
+        return Ok(Vec::new());
+    }
+    let map = at.object(doc, "")?;
+    at.known(map, "", &["handoff_rules"])?;
+    let rules = match map.get("handoff_rules") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(rules) => at.list(rules, "/handoff_rules")?,
+    };
+    // First pass: who hands the conversation to the user (user-sourced rules apply after them).
+    let mut to_user: Vec<String> = Vec::new();
+    for rule in rules {
+        let (Some(source), Some("user")) = (
+            rule.get("source_agent").and_then(Value::as_str),
+            rule.get("target_agent").and_then(Value::as_str),
+        ) else {
+            continue;
+        };
+        if source != "user" && !to_user.iter().any(|a| a == source) {
+            to_user.push(source.to_owned());
+        }
+    }
+    let mut out = Vec::new();
+    let mut after_work: Vec<(String, String)> = Vec::new();
+    for (i, rule) in rules.iter().enumerate() {
+        let pointer = format!("/handoff_rules/{i}");
+        let fields = at.object(rule, &pointer)?;
+        at.known(
+            fields,
+            &pointer,
+            &[
+                "source_agent",
+                "target_agent",
+                "handoff_type",
+                "condition_type",
+                "condition_scope",
+                "condition",
+                "transition_target",
+                "description",
+            ],
+        )?;
+        let source = at.string(fields, &pointer, "source_agent")?;
+        if source != "user" && !agents.iter().any(|a| a == source) {
+            return Err(at.error(
+                &format!("{pointer}/source_agent"),
+                format!(
+                    "source {source} is not an agent of agents.yaml ({}) or `user`",
+                    agents.join(", ")
+                ),
+            ));
+        }
+        let target = target(at, fields, &pointer, agents)?;
+        let handoff_type = at.string(fields, &pointer, "handoff_type")?;
+        let scope = at.opt_string(fields, &pointer, "condition_scope")?;
+        let pre = match scope {
+            None | Some("post") => false,
+            Some("pre") => true,
+            Some(other) => {
+                return Err(at.error(
+                    &format!("{pointer}/condition_scope"),
+                    format!("condition_scope `{other}` is unknown: use pre, post or null"),
+                ))
+            }
+        };
+        // The agents this rule applies to, and the jq test that the user just replied.
+        let (froms, user_guard): (Vec<&str>, Option<&str>) = if source == "user" {
+            (
+                to_user
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|a| *a != target)
+                    .collect(),
+                Some("(.messages | last | .role) == \"user\""),
+            )
+        } else {
+            (vec![source], None)
+        };
+        match handoff_type {
+            "after_work" => {
+                if at.opt_string(fields, &pointer, "condition_type")?.is_some()
+                    || at.opt_string(fields, &pointer, "condition")?.is_some()
+                {
+                    return Err(at.error(&pointer, "an after_work rule has no condition; make it handoff_type: condition, or drop condition/condition_type"));
+                }
+                if let Some(guard) = user_guard {
+                    for from in froms {
+                        out.push(json!({ "from": from, "to": target, "when": format!("${{ {guard} }}"), "scope": "pre" }));
+                    }
+                    continue;
+                }
+                if let Some((_, previous)) = after_work.iter().find(|(from, _)| from == source) {
+                    return Err(at.error(&pointer, format!("{source} already has an after_work rule (to {previous}); an agent has one")));
+                }
+                after_work.push((source.to_owned(), target.clone()));
+                out.push(json!({ "from": source, "after_work": target }));
+            }
+            "condition" => {
+                let condition = at.string(fields, &pointer, "condition")?;
+                match at.opt_string(fields, &pointer, "condition_type")? {
+                    Some("expression") => {
+                        let jq = condition::to_jq(condition, variables).map_err(|e| {
+                            at.error(
+                                &format!("{pointer}/condition"),
+                                format!(
+                                    "cannot translate `{condition}` (at character {}): {}",
+                                    e.at + 1,
+                                    e.message
+                                ),
+                            )
+                        })?;
+                        let when = match user_guard {
+                            Some(guard) => format!("${{ {guard} and {jq} }}"),
+                            None => format!("${{ {jq} }}"),
+                        };
+                        for from in froms {
+                            let mut handoff = json!({ "from": from, "to": target, "when": when });
+                            if pre || user_guard.is_some() {
+                                handoff["scope"] = json!("pre");
+                            }
+                            out.push(handoff);
+                        }
+                    }
+                    Some("string_llm") => {
+                        if pre {
+                            return Err(at.error(&format!("{pointer}/condition_scope"), "condition_scope pre applies to expression conditions; a string_llm condition is decided by the model when it replies"));
+                        }
+                        for from in froms {
+                            out.push(
+                                json!({ "from": from, "to": target, "description": condition }),
+                            );
+                        }
+                    }
+                    Some(other) => {
+                        return Err(at.error(
+                            &format!("{pointer}/condition_type"),
+                            format!(
+                                "condition_type `{other}` is unknown: use expression or string_llm"
+                            ),
+                        ))
+                    }
+                    None => {
+                        return Err(at.error(
+                            &pointer,
+                            "a condition rule needs condition_type: expression or string_llm",
+                        ))
+                    }
+                }
+            }
+            other => {
+                return Err(at.error(
+                    &format!("{pointer}/handoff_type"),
+                    format!("handoff_type `{other}` is unknown: use condition or after_work"),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `tools.yaml`: binds each tool to its DSL function and to its agent. Returns the functions.
+fn bind_tools(
+    at: &Place<'_>,
+    doc: &Value,
+    functions: Map<String, Value>,
+    agents: &mut [Agent],
+    dir: &Path,
+) -> Result<Map<String, Value>, Error> {
+    let mut functions = functions;
+    if doc.is_null() {
+        return Ok(functions);
+    }
+    let map = at.object(doc, "")?;
+    at.known(map, "", &["tools", "lifecycle_tools"])?;
+    if map
+        .get("lifecycle_tools")
+        .and_then(Value::as_array)
+        .is_some_and(|l| !l.is_empty())
+        || map
+            .get("lifecycle_tools")
+            .is_some_and(|l| !l.is_null() && !l.is_array())
+    {
+        return Err(at.error(
+            "/lifecycle_tools",
+            "lifecycle tools run Python around an agent's turn, which this runtime cannot do; remove them (a `call: agents` task has no lifecycle hooks)",
+        ));
+    }
+    let tools = match map.get("tools") {
+        None | Some(Value::Null) => return Ok(functions),
+        Some(tools) => at.list(tools, "/tools")?,
+    };
+    let functions_file = dir.join(FUNCTIONS);
+    for (i, tool) in tools.iter().enumerate() {
+        let pointer = format!("/tools/{i}");
+        let fields = at.object(tool, &pointer)?;
+        at.known(
+            fields,
+            &pointer,
+            &[
+                "agent",
+                "file",
+                "function",
+                "description",
+                "tool_type",
+                "auto_invoke",
+                "integration",
+                "ui",
+            ],
+        )?;
+        let name = at.string(fields, &pointer, "function")?;
+        let agent = at.string(fields, &pointer, "agent")?;
+        let tool_type = at.opt_string(fields, &pointer, "tool_type")?;
+        if let Some(t) = tool_type {
+            if !matches!(t, "Agent_Tool" | "UI_Tool") {
+                return Err(at.error(
+                    &format!("{pointer}/tool_type"),
+                    format!("tool {name}: tool_type `{t}` is unknown: use Agent_Tool or UI_Tool"),
+                ));
+            }
+        }
+        let auto = at
+            .opt_bool(fields, &pointer, "auto_invoke")?
+            .unwrap_or(tool_type == Some("UI_Tool"));
+        if auto {
+            return Err(at.error(
+                &format!("{pointer}/auto_invoke"),
+                format!("tool {name}: auto_invoke (the runtime calls the tool with the agent's structured output; the default of UI_Tool) cannot be translated; set auto_invoke: false so the model calls it"),
+            ));
+        }
+        let Some(function) = functions.get_mut(name) else {
+            let python = at
+                .opt_string(fields, &pointer, "file")?
+                .map(|f| format!(" (tools/{f})"))
+                .unwrap_or_default();
+            return Err(at.error(
+                &format!("{pointer}/function"),
+                format!(
+                    "tool {name}: {} defines no DSL function `{name}`; MozaiksAI's Python tools{python} cannot run in this runtime: define `{name}` under `functions:` in {FUNCTIONS} as a DSL task (its input.schema is the tool's arguments)",
+                    functions_file.display()
+                ),
+            ));
+        };
+        if let (Some(description), Value::Object(task)) =
+            (at.opt_string(fields, &pointer, "description")?, function)
+        {
+            let metadata = task.entry("metadata").or_insert_with(|| json!({}));
+            if let Value::Object(metadata) = metadata {
+                metadata
+                    .entry("description")
+                    .or_insert_with(|| Value::String(description.to_owned()));
+            }
+        }
+        let known: Vec<String> = agents.iter().map(|a| a.name.clone()).collect();
+        let Some(owner) = agents.iter_mut().find(|a| a.name == agent) else {
+            return Err(at.error(
+                &format!("{pointer}/agent"),
+                format!(
+                    "tool {name}: agent {agent} is not an agent of agents.yaml ({})",
+                    known.join(", ")
+                ),
+            ));
+        };
+        let list = owner.spec.entry("tools").or_insert_with(|| json!([]));
+        if let Value::Array(list) = list {
+            if !list.iter().any(|t| t.as_str() == Some(name)) {
+                list.push(Value::String(name.to_owned()));
+            }
+        }
+    }
+    Ok(functions)
+}
