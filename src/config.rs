@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::auth::AuthConfig;
+use crate::workflow::{EngineOptions, LlmOptions, OpenAiOptions, DEFAULT_OPENAI_BASE_URL};
 
 /// Default `MOZAIKS_JWT_REQUIRED_SCOPE`.
 pub const DEFAULT_SCOPE: &str = "workflow:execute";
@@ -20,6 +21,8 @@ pub const DEFAULT_USAGE_SOURCE: &str = "mozaiks.runtime";
 pub const DEFAULT_MAX_INPUT_BYTES: usize = 1024 * 1024;
 /// Default `MOZAIKS_USAGE_RESERVE_MS`: time kept back from the invocation deadline to emit usage.
 pub const DEFAULT_USAGE_RESERVE_MS: u64 = 500;
+/// Default `MOZAIKS_DEFAULT_MODEL`: the model of agents that name none.
+pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
 
 /// The runtime's whole configuration.
 #[derive(Debug)]
@@ -38,6 +41,9 @@ pub struct Config {
     pub continuation_key: Option<Vec<u8>>,
     /// Where the JWKS came from (`MOZAIKS_JWT_JWKS`, or `MOZAIKS_JWT_JWKS_FILE (path)`), for errors.
     pub jwks_origin: Option<String>,
+    /// What the workflow engine is given: the model providers of agent tasks
+    /// (`OPENAI_BASE_URL`, `OPENAI_API_KEY`, `MOZAIKS_DEFAULT_MODEL`).
+    pub engine: EngineOptions,
 }
 
 /// Usage event destination (CONTRACT §7).
@@ -208,6 +214,38 @@ impl Config {
             }
         }
 
+        // OpenAI-compatible provider: configured when either variable is set (local servers
+        // need no key; api.openai.com needs one).
+        let openai_base_url = get("OPENAI_BASE_URL").map(|s| s.trim().to_owned());
+        if let Some(url) = &openai_base_url {
+            let valid = url::Url::parse(url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !valid {
+                return Err(err(
+                    "OPENAI_BASE_URL",
+                    "must be an http(s) URL such as https://api.openai.com/v1",
+                ));
+            }
+        }
+        let openai_api_key = get("OPENAI_API_KEY").map(|s| s.trim().to_owned());
+        let openai =
+            (openai_base_url.is_some() || openai_api_key.is_some()).then(|| OpenAiOptions {
+                base_url: openai_base_url.unwrap_or_else(|| DEFAULT_OPENAI_BASE_URL.to_owned()),
+                api_key: openai_api_key,
+            });
+        let engine = EngineOptions {
+            llm: LlmOptions {
+                openai,
+                default_model: Some(
+                    get("MOZAIKS_DEFAULT_MODEL")
+                        .map(|s| s.trim().to_owned())
+                        .unwrap_or_else(|| DEFAULT_MODEL.to_owned()),
+                ),
+                ..LlmOptions::default()
+            },
+            ..EngineOptions::default()
+        };
+
         Ok(Config {
             auth: AuthConfig {
                 issuer: issuer.trim().to_owned(),
@@ -224,6 +262,7 @@ impl Config {
             usage_reserve: Duration::from_millis(usage_reserve_ms),
             continuation_key,
             jwks_origin,
+            engine,
         })
     }
 }
@@ -294,6 +333,28 @@ mod tests {
         assert!(c.usage.event_bus.is_none());
         assert_eq!(c.max_input_bytes, DEFAULT_MAX_INPUT_BYTES);
         assert!(c.continuation_key.is_none());
+        assert!(c.engine.llm.openai.is_none());
+        assert_eq!(c.engine.llm.default_model.as_deref(), Some(DEFAULT_MODEL));
+    }
+
+    #[test]
+    fn model_providers_come_from_the_openai_variables() {
+        let c = config(&with(&[("OPENAI_API_KEY", "sk-test")])).unwrap();
+        let openai = c.engine.llm.openai.as_ref().unwrap();
+        assert_eq!(openai.base_url, DEFAULT_OPENAI_BASE_URL);
+        assert_eq!(openai.api_key.as_deref(), Some("sk-test"));
+        assert!(!format!("{c:?}").contains("sk-test"));
+        let c = config(&with(&[
+            ("OPENAI_BASE_URL", "http://127.0.0.1:11434/v1"),
+            ("MOZAIKS_DEFAULT_MODEL", "llama3.1"),
+        ]))
+        .unwrap();
+        let openai = c.engine.llm.openai.as_ref().unwrap();
+        assert_eq!(openai.base_url, "http://127.0.0.1:11434/v1");
+        assert_eq!(openai.api_key, None);
+        assert_eq!(c.engine.llm.default_model.as_deref(), Some("llama3.1"));
+        let e = config(&with(&[("OPENAI_BASE_URL", "api.openai.com")])).unwrap_err();
+        assert_eq!(e.variable, "OPENAI_BASE_URL");
     }
 
     #[test]

@@ -39,6 +39,7 @@
 //! `options` (what a host configures), `registry` (versions, links), `error`, `value`
 //! (JSON ↔ jq), `version` (semver).
 
+mod agents;
 mod duration;
 mod error;
 mod expr;
@@ -58,6 +59,9 @@ mod tests;
 
 pub use error::{LoadError, WorkflowError};
 pub use model::{Workflow, WorkflowId};
-pub use options::{EngineOptions, SecretSource, DEFAULT_SECRET_PREFIX};
+pub use options::{
+    EngineOptions, LlmCallPolicy, LlmOptions, OpenAiOptions, SecretSource, DEFAULT_OPENAI_BASE_URL,
+    DEFAULT_SECRET_PREFIX,
+};
 pub use registry::Registry;
 pub use run::{ExecutionInfo, LlmCall, Metrics, Outcome, ResumeError, RunResult};
