@@ -131,7 +131,8 @@ pub(crate) async fn chat(
     let mut attempt: u32 = 0;
     loop {
         attempt += 1;
-        let until = (Instant::now() + policy.attempt_timeout).min(deadline);
+        let per_attempt = Instant::now() + policy.attempt_timeout;
+        let until = per_attempt.min(deadline);
         let result = match tokio::time::timeout_at(
             until,
             self::attempt(services, provider, request),
@@ -145,12 +146,20 @@ pub(crate) async fn chat(
                 failure: CallFailure {
                     status: 504,
                     title: "Model call timed out".into(),
-                    detail: format!(
-                        "the {} model `{}` did not answer within {:.3}s",
-                        provider.name(),
-                        request.model,
-                        policy.attempt_timeout.as_secs_f64()
-                    ),
+                    detail: if per_attempt < deadline {
+                        format!(
+                            "the {} model `{}` did not answer within {:.3}s",
+                            provider.name(),
+                            request.model,
+                            policy.attempt_timeout.as_secs_f64()
+                        )
+                    } else {
+                        format!(
+                            "the {} model `{}` did not answer before the deadline",
+                            provider.name(),
+                            request.model
+                        )
+                    },
                 },
             }),
         };
