@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::auth::AuthConfig;
 use crate::continuation::Key;
+use crate::workflow::{EngineOptions, LlmOptions, OpenAiOptions, DEFAULT_OPENAI_BASE_URL};
 
 /// Default `MOZAIKS_JWT_REQUIRED_SCOPE`.
 pub const DEFAULT_SCOPE: &str = "workflow:execute";
@@ -25,6 +26,8 @@ pub const DEFAULT_USAGE_RESERVE_MS: u64 = 500;
 pub const DEFAULT_CONTINUATION_TTL_SECONDS: u64 = 24 * 3600;
 /// Default `MOZAIKS_CONTINUATION_MAX_BYTES`: 1 MiB of continuation text.
 pub const DEFAULT_CONTINUATION_MAX_BYTES: usize = 1024 * 1024;
+/// Default `MOZAIKS_DEFAULT_MODEL`: the model of agents that name none.
+pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
 
 /// The runtime's whole configuration.
 #[derive(Debug)]
@@ -43,6 +46,9 @@ pub struct Config {
     pub continuation: ContinuationConfig,
     /// Where the JWKS came from (`MOZAIKS_JWT_JWKS`, or `MOZAIKS_JWT_JWKS_FILE (path)`), for errors.
     pub jwks_origin: Option<String>,
+    /// What the workflow engine is given: the model providers of agent tasks
+    /// (`OPENAI_BASE_URL`, `OPENAI_API_KEY`, `MOZAIKS_DEFAULT_MODEL`).
+    pub engine: EngineOptions,
 }
 
 /// Usage event destination (CONTRACT §7).
@@ -218,6 +224,38 @@ impl Config {
 
         let continuation = continuation_config(get)?;
 
+        // OpenAI-compatible provider: configured when either variable is set (local servers
+        // need no key; api.openai.com needs one).
+        let openai_base_url = get("OPENAI_BASE_URL").map(|s| s.trim().to_owned());
+        if let Some(url) = &openai_base_url {
+            let valid = url::Url::parse(url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !valid {
+                return Err(err(
+                    "OPENAI_BASE_URL",
+                    "must be an http(s) URL such as https://api.openai.com/v1",
+                ));
+            }
+        }
+        let openai_api_key = get("OPENAI_API_KEY").map(|s| s.trim().to_owned());
+        let openai =
+            (openai_base_url.is_some() || openai_api_key.is_some()).then(|| OpenAiOptions {
+                base_url: openai_base_url.unwrap_or_else(|| DEFAULT_OPENAI_BASE_URL.to_owned()),
+                api_key: openai_api_key,
+            });
+        let engine = EngineOptions {
+            llm: LlmOptions {
+                openai,
+                default_model: Some(
+                    get("MOZAIKS_DEFAULT_MODEL")
+                        .map(|s| s.trim().to_owned())
+                        .unwrap_or_else(|| DEFAULT_MODEL.to_owned()),
+                ),
+                ..LlmOptions::default()
+            },
+            ..EngineOptions::default()
+        };
+
         Ok(Config {
             auth: AuthConfig {
                 issuer: issuer.trim().to_owned(),
@@ -234,6 +272,7 @@ impl Config {
             usage_reserve: Duration::from_millis(usage_reserve_ms),
             continuation,
             jwks_origin,
+            engine,
         })
     }
 }
@@ -370,6 +409,8 @@ mod tests {
         assert!(c.continuation.previous_keys.is_empty());
         assert_eq!(c.continuation.ttl_seconds, DEFAULT_CONTINUATION_TTL_SECONDS);
         assert_eq!(c.continuation.max_bytes, DEFAULT_CONTINUATION_MAX_BYTES);
+        assert!(c.engine.llm.openai.is_none());
+        assert_eq!(c.engine.llm.default_model.as_deref(), Some(DEFAULT_MODEL));
     }
 
     // base64 of 32 bytes 0x01, 0x02, 0x03; and of 16 bytes.
@@ -479,6 +520,26 @@ mod tests {
                 assert!(!e.to_string().contains(key), "{e}");
             }
         }
+    }
+
+    #[test]
+    fn model_providers_come_from_the_openai_variables() {
+        let c = config(&with(&[("OPENAI_API_KEY", "sk-test")])).unwrap();
+        let openai = c.engine.llm.openai.as_ref().unwrap();
+        assert_eq!(openai.base_url, DEFAULT_OPENAI_BASE_URL);
+        assert_eq!(openai.api_key.as_deref(), Some("sk-test"));
+        assert!(!format!("{c:?}").contains("sk-test"));
+        let c = config(&with(&[
+            ("OPENAI_BASE_URL", "http://127.0.0.1:11434/v1"),
+            ("MOZAIKS_DEFAULT_MODEL", "llama3.1"),
+        ]))
+        .unwrap();
+        let openai = c.engine.llm.openai.as_ref().unwrap();
+        assert_eq!(openai.base_url, "http://127.0.0.1:11434/v1");
+        assert_eq!(openai.api_key, None);
+        assert_eq!(c.engine.llm.default_model.as_deref(), Some("llama3.1"));
+        let e = config(&with(&[("OPENAI_BASE_URL", "api.openai.com")])).unwrap_err();
+        assert_eq!(e.variable, "OPENAI_BASE_URL");
     }
 
     #[test]

@@ -182,12 +182,14 @@ impl App {
                 _ => InitError(message),
             }
         })?;
-        let registry = crate::workflow::Registry::load_dir(&config.workflows_dir).map_err(|e| {
-            InitError(format!(
-                "MOZAIKS_WORKFLOWS_DIR ({}): {e}",
-                config.workflows_dir.display()
-            ))
-        })?;
+        let registry =
+            crate::workflow::Registry::load_dir_with(&config.workflows_dir, &config.engine)
+                .map_err(|e| {
+                    InitError(format!(
+                        "MOZAIKS_WORKFLOWS_DIR ({}): {e}",
+                        config.workflows_dir.display()
+                    ))
+                })?;
         let sink = Sink::from_config(&config.usage, |name| std::env::var(name).ok())
             .await
             .map_err(|e| InitError(e.to_string()))?;

@@ -634,6 +634,25 @@ impl HttpClient {
         }
     }
 
+    /// Sends `request` once: no redirect is followed and any status is a response (for callers
+    /// that classify statuses themselves, such as the retries of model providers).
+    pub(crate) async fn exchange(
+        &self,
+        request: &Request,
+        meter: &HttpMeter,
+    ) -> Result<Response, CallFailure> {
+        let client = self.client()?;
+        self.once(
+            client,
+            &request.method,
+            &request.url,
+            &request.headers,
+            request.body.clone(),
+            meter,
+        )
+        .await
+    }
+
     /// One exchange.
     async fn once(
         &self,

@@ -9,12 +9,15 @@
 //!   `mozaiksai` translates it into one document with one `call: agents` task, which then
 //!   loads like any other (the mapping, and what cannot be translated, are in its docs).
 //! - [`Workflow::run`] runs one execution under a deadline and returns its [`Outcome`], its
-//!   [`Metrics`] and the CloudEvents it emitted. Faults are DSL errors ([`WorkflowError`]),
-//!   load problems [`LoadError`]s.
+//!   [`Metrics`], the CloudEvents it emitted and its model calls ([`LlmCall`]). Faults are
+//!   DSL errors ([`WorkflowError`]), load problems [`LoadError`]s. A run that hands a
+//!   conversation back to the user ends [`Outcome::Waiting`] with a state that
+//!   [`Workflow::resume`] takes back (the host seals it into a continuation).
 //!
 //! Runs every task kind a stateless invocation can: `do`, `set`, `switch`, `for`, `fork`,
-//! `try` (with retry policies), `raise`, `wait`, `emit`, `call` (`http`, `openapi`, and
-//! functions of `use.functions`), `run: workflow`; with the DSL's data flow (`input.from`
+//! `try` (with retry policies), `raise`, `wait`, `emit`, `call` (`http`, `openapi`,
+//! `agents` — multi-agent conversations on language models, see `agents` — and functions of
+//! `use.functions`), `run: workflow`; with the DSL's data flow (`input.from`
 //! and `input.schema`, `output.as` and `output.schema`, `export.as` and `export.schema`,
 //! `if`, `then`), `timeout` on workflows and tasks, `evaluate.mode` strict or loose, and
 //! `use` (`authentications`, `errors`, `functions`, `retries`, `secrets`, `timeouts`).
@@ -37,12 +40,21 @@
 //! engine logs workflow data. (Expressions can still copy a secret into the output: that is
 //! the workflow author's choice, as the DSL warns.)
 //!
+//! **Agents.** `call: agents` (module `agents`: its docs hold the shape and every rule) runs
+//! agents with instructions, tools (functions of `use.functions`), handoffs by the model's
+//! decision or on jq conditions, `after_work`, structured outputs and `max_turns`, on an
+//! OpenAI-compatible Chat Completions endpoint the host configures ([`LlmOptions`]; the engine
+//! reads no environment variable for it). A handoff to `user` makes the run wait; only a task
+//! of the top-level `do` may wait (checked at load).
+//!
 //! Rooms: `load` (document → model, validation), `model` (the compiled form), `expr` (jq),
-//! `run` (the runners), `http` and `openapi` (calls), `schema` (JSON Schema), `duration`,
-//! `options` (what a host configures), `registry` (versions, links), `mozaiksai` (MozaiksAI
-//! folders → documents), `error`, `value`
+//! `run` (the runners), `http` and `openapi` (calls), `agents` (conversations, model
+//! providers, waiting state), `schema` (JSON Schema), `duration`, `options` (what a host
+//! configures), `registry` (versions, links), `mozaiksai` (MozaiksAI folders → documents),
+//! `error`, `value`
 //! (JSON ↔ jq), `version` (semver).
 
+mod agents;
 mod duration;
 mod error;
 mod expr;
@@ -63,6 +75,9 @@ mod tests;
 
 pub use error::{LoadError, WorkflowError};
 pub use model::{Workflow, WorkflowId};
-pub use options::{EngineOptions, SecretSource, DEFAULT_SECRET_PREFIX};
+pub use options::{
+    EngineOptions, LlmCallPolicy, LlmOptions, OpenAiOptions, SecretSource, DEFAULT_OPENAI_BASE_URL,
+    DEFAULT_SECRET_PREFIX,
+};
 pub use registry::Registry;
 pub use run::{ExecutionInfo, LlmCall, Metrics, Outcome, ResumeError, RunResult};

@@ -2,6 +2,7 @@
 //! once at load; a run never parses or compiles anything (an OpenAPI document named by URL is
 //! the one exception: it is fetched on first use and kept).
 
+use super::agents::AgentsCall;
 use super::duration::DurationSpec;
 use super::expr::{Expr, Template};
 use super::http::HttpCall;
@@ -56,8 +57,11 @@ pub struct Workflow {
     pub(crate) runtime: Val,
     /// `$secrets`: the secrets the document declares in `use.secrets`. Never logged.
     pub(crate) secrets: Val,
-    /// What runs need from the host: the HTTP client.
+    /// What runs need from the host: the HTTP client, the model providers.
     pub(crate) services: Arc<Services>,
+    /// A digest of the document, so that a waiting run's state is resumed only by the very
+    /// definition that issued it.
+    pub(crate) fingerprint: String,
 }
 
 impl Workflow {
@@ -156,6 +160,8 @@ pub(crate) enum TaskKind {
     CallOpenApi(Box<OpenApiCall>),
     /// `emit`: a CloudEvent.
     Emit(Box<Emit>),
+    /// `call: agents`: a multi-agent conversation on language models.
+    Agents(Box<AgentsCall>),
 }
 
 /// One case of a `switch`.

@@ -6,6 +6,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// The default prefix of the environment variables that hold secrets.
 pub const DEFAULT_SECRET_PREFIX: &str = "MOZAIKS_SECRET_";
@@ -22,6 +23,9 @@ pub struct EngineOptions {
     /// stand in for public hosts on loopback. Production hosts leave it empty: nothing in
     /// the runtime reads it from the environment.
     pub resolve_overrides: Vec<(String, SocketAddr)>,
+    /// The language-model providers of `call: agents` tasks (the host fills it; the engine
+    /// reads no environment variable for them).
+    pub llm: LlmOptions,
 }
 
 impl fmt::Debug for EngineOptions {
@@ -29,6 +33,7 @@ impl fmt::Debug for EngineOptions {
         f.debug_struct("EngineOptions")
             .field("secrets", &self.secrets)
             .field("resolve_overrides", &self.resolve_overrides)
+            .field("llm", &self.llm)
             .finish()
     }
 }
@@ -122,10 +127,88 @@ impl SecretSource {
     }
 }
 
+/// The default OpenAI-compatible endpoint (`OPENAI_BASE_URL` when the host sets none).
+pub const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+
+/// Language-model providers and call policy for `call: agents` tasks. The host builds it (the
+/// runtime from `OPENAI_BASE_URL`, `OPENAI_API_KEY` and `MOZAIKS_DEFAULT_MODEL`); a model call
+/// to a provider that is not configured faults with a `configuration` error.
+#[derive(Clone, Default)]
+pub struct LlmOptions {
+    /// The OpenAI-compatible Chat Completions endpoint (OpenAI, Azure OpenAI's v1 API, vLLM,
+    /// Ollama, LiteLLM, …), when configured.
+    pub openai: Option<OpenAiOptions>,
+    /// The model of agents that name none (`name` at provider `openai`).
+    pub default_model: Option<String>,
+    /// Timeouts and retries of model calls.
+    pub calls: LlmCallPolicy,
+}
+
+impl fmt::Debug for LlmOptions {
+    /// Never shows the API key.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LlmOptions")
+            .field(
+                "openai",
+                &self.openai.as_ref().map(|openai| {
+                    format!(
+                        "{} ({})",
+                        openai.base_url,
+                        if openai.api_key.is_some() {
+                            "with an API key"
+                        } else {
+                            "without an API key"
+                        }
+                    )
+                }),
+            )
+            .field("default_model", &self.default_model)
+            .field("calls", &self.calls)
+            .finish()
+    }
+}
+
+/// An OpenAI-compatible Chat Completions endpoint.
+#[derive(Clone)]
+pub struct OpenAiOptions {
+    /// The API base URL, e.g. `https://api.openai.com/v1` ([`DEFAULT_OPENAI_BASE_URL`]);
+    /// requests go to `<base_url>/chat/completions`.
+    pub base_url: String,
+    /// Sent as `Authorization: Bearer <key>` when set (local servers often need none).
+    pub api_key: Option<String>,
+}
+
+/// How model calls are timed and retried. Retries (429, 5xx, connection errors) back off
+/// exponentially with full jitter, honour `Retry-After`, and never go past the deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LlmCallPolicy {
+    /// The most one attempt may take (the run's deadline may cut it shorter).
+    pub attempt_timeout: Duration,
+    /// Attempts per model call, the first included (at least 1).
+    pub max_attempts: u32,
+    /// The backoff before the first retry; it doubles for each further retry.
+    pub base_delay: Duration,
+    /// The longest backoff between two attempts (a longer `Retry-After` is still honoured).
+    pub max_delay: Duration,
+}
+
+impl Default for LlmCallPolicy {
+    fn default() -> Self {
+        LlmCallPolicy {
+            attempt_timeout: Duration::from_secs(120),
+            max_attempts: 4,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(8),
+        }
+    }
+}
+
 /// What the workflows of one bundle share at run time.
 pub(crate) struct Services {
     /// The HTTP client (built on first use).
     pub(crate) http: HttpClient,
+    /// The language-model providers of agent tasks.
+    pub(crate) llm: LlmOptions,
 }
 
 impl Services {
@@ -133,6 +216,7 @@ impl Services {
     pub(crate) fn new(options: &EngineOptions) -> Services {
         Services {
             http: HttpClient::new(options.resolve_overrides.clone()),
+            llm: options.llm.clone(),
         }
     }
 }
@@ -169,10 +253,19 @@ mod tests {
             "{:?}",
             EngineOptions {
                 secrets: values,
-                resolve_overrides: vec![]
+                resolve_overrides: vec![],
+                llm: LlmOptions {
+                    openai: Some(OpenAiOptions {
+                        base_url: DEFAULT_OPENAI_BASE_URL.into(),
+                        api_key: Some("sk-hunter3".into()),
+                    }),
+                    ..LlmOptions::default()
+                },
             }
         );
         assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("sk-hunter3"), "{shown}");
+        assert!(shown.contains("with an API key"), "{shown}");
         assert!(shown.contains("\"k\""), "{shown}");
     }
 }

@@ -34,6 +34,8 @@
 //!
 //! Nesting of functions and sub-workflows is limited to 32 levels.
 
+use super::agents::state::{self as agents_state, Suspension};
+use super::agents::Resume;
 use super::duration::DurationSpec;
 use super::error::WorkflowError;
 use super::expr::{Args, EvalError};
@@ -150,6 +152,12 @@ impl Workflow {
     /// faults with the DSL `timeout` error). Never panics on input; needs a Tokio runtime
     /// with the time driver enabled.
     pub async fn run(&self, input: Value, exec: &ExecutionInfo, deadline: Instant) -> RunResult {
+        self.execute(Start::Fresh(from_json(input)), exec, deadline)
+            .await
+    }
+
+    /// Runs from `start` under `deadline`: the outcome and what the run did.
+    async fn execute(&self, start: Start, exec: &ExecutionInfo, deadline: Instant) -> RunResult {
         let shared = Shared {
             execution_id: exec.execution_id.clone(),
             execution_arg: object([
@@ -159,6 +167,7 @@ impl Workflow {
             tasks: AtomicU64::new(0),
             http: HttpMeter::default(),
             events: Mutex::new(Vec::new()),
+            llm_calls: Mutex::new(Vec::new()),
             current: Mutex::new(None),
             limits: AtomicU64::new(0),
         };
@@ -168,8 +177,7 @@ impl Workflow {
             id: 0,
         };
         let result =
-            tokio::time::timeout_at(deadline, shared.document(self, from_json(input), 0, &limit))
-                .await;
+            tokio::time::timeout_at(deadline, shared.document(self, start, 0, &limit)).await;
         let outcome = match result {
             Ok(Ok(output)) => match to_json(&output) {
                 Ok(output) => Outcome::Completed(output),
@@ -185,6 +193,10 @@ impl Workflow {
             Ok(Err(Stop::Fault(error) | Stop::Abort(error) | Stop::Expired(error, _))) => {
                 Outcome::Faulted(error)
             }
+            Ok(Err(Stop::Wait(suspension))) => {
+                let (output, state) = suspension.into_outcome(self);
+                Outcome::Waiting { output, state }
+            }
             Err(_elapsed) => Outcome::Faulted(WorkflowError::timeout(
                 &shared.current_task(),
                 "the execution deadline passed while this task was running".into(),
@@ -197,11 +209,12 @@ impl Workflow {
             http_bytes_received: shared.http.bytes_received.load(Ordering::Relaxed),
         };
         let events = std::mem::take(&mut *lock(&shared.events));
+        let llm_calls = std::mem::take(&mut *lock(&shared.llm_calls));
         RunResult {
             outcome,
             metrics,
             events,
-            llm_calls: Vec::new(),
+            llm_calls,
         }
     }
 }
@@ -222,7 +235,9 @@ impl std::error::Error for ResumeError {}
 impl Workflow {
     /// Resumes a run that ended [`Outcome::Waiting`] with `state`, on the caller's new
     /// `input`, under a new deadline. The state must be one this workflow issued (the host
-    /// has checked its integrity and binding; the engine checks that it fits the workflow).
+    /// has checked its integrity and binding; the engine checks that it fits the workflow:
+    /// format, workflow id, definition fingerprint, position). The waiting task goes on with
+    /// `input` (an agents task turns it into the user's reply), then the rest of the workflow.
     pub async fn resume(
         &self,
         state: Value,
@@ -230,17 +245,28 @@ impl Workflow {
         exec: &ExecutionInfo,
         deadline: Instant,
     ) -> Result<RunResult, ResumeError> {
-        // No task of this engine waits yet (agent tasks bring it), so no state fits.
-        let _ = (state, input, exec, deadline);
-        Err(ResumeError(
-            "this workflow has no task that can wait, so it has nothing to resume".into(),
-        ))
+        let saved = agents_state::read(self, state)?;
+        Ok(self
+            .execute(
+                Start::Resume(Box::new((saved, from_json(input)))),
+                exec,
+                deadline,
+            )
+            .await)
     }
+}
+
+/// How a document run starts.
+enum Start {
+    /// From the beginning, on this raw input.
+    Fresh(Val),
+    /// From a waiting task's saved state, with the caller's new input.
+    Resume(Box<(agents_state::Saved, Val)>),
 }
 
 /// Why a run stopped early.
 #[derive(Debug)]
-enum Stop {
+pub(super) enum Stop {
     /// A DSL error that a `try` may catch.
     Fault(WorkflowError),
     /// A stop no `try` catches: the invocation deadline.
@@ -248,6 +274,9 @@ enum Stop {
     /// The timeout of limit `id` passed: nothing inside the task (or document) that set the
     /// limit may catch it; that task (or document) turns it into a [`Stop::Fault`].
     Expired(WorkflowError, u64),
+    /// The run waits for the caller (an agents task handed the conversation to the user). No
+    /// `try` catches it; only a task of the top-level `do` stops this way.
+    Wait(Box<Suspension>),
 }
 
 impl Stop {
@@ -271,20 +300,22 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A `Mutex` lock that survives poisoning (a panicking holder cannot happen here, and if it
 /// did, the data is still consistent: every critical section is a single assignment).
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// What every document of one execution shares: the deadline, the counters, the events.
-struct Shared {
+pub(super) struct Shared {
     execution_id: String,
     /// `$execution`.
     execution_arg: Val,
     tasks: AtomicU64,
     http: HttpMeter,
     events: Mutex<Vec<Value>>,
+    /// The model calls made so far (agents tasks), in the order they ended.
+    pub(super) llm_calls: Mutex<Vec<LlmCall>>,
     /// Reference of the task started last (the `instance` of a deadline timeout).
     current: Mutex<Option<Arc<str>>>,
     /// The last [`Limit`] id handed out.
@@ -293,8 +324,8 @@ struct Shared {
 
 /// The tightest time limit in force, and whose it is.
 #[derive(Clone)]
-struct Limit {
-    until: Instant,
+pub(super) struct Limit {
+    pub(super) until: Instant,
     owner: Owner,
     /// Unique within the run (0 is the deadline).
     id: u64,
@@ -352,10 +383,10 @@ fn show(duration: Duration) -> String {
 /// Where a task runs: the locals in scope, the time limit, and how many function calls and
 /// sub-workflows enclose it.
 #[derive(Clone, Copy)]
-struct Frame<'a> {
-    locals: &'a [Val],
-    limit: &'a Limit,
-    depth: usize,
+pub(super) struct Frame<'a> {
+    pub(super) locals: &'a [Val],
+    pub(super) limit: &'a Limit,
+    pub(super) depth: usize,
 }
 
 impl Shared {
@@ -372,38 +403,50 @@ impl Shared {
         lock(&self.current).as_deref().unwrap_or("/do").to_owned()
     }
 
-    /// Runs one document (the workflow, or a sub-workflow) on its raw input.
+    /// Runs one document (the workflow, or a sub-workflow) from `start`.
     fn document<'a>(
         &'a self,
         workflow: &'a Workflow,
-        raw: Val,
+        start: Start,
         depth: usize,
         outer: &'a Limit,
     ) -> BoxFuture<'a, Result<Val, Stop>> {
         Box::pin(async move {
+            let (context, raw, started_at) = match &start {
+                Start::Fresh(raw) => (
+                    object([]),
+                    raw.clone(),
+                    datetime_descriptor(SystemTime::now()),
+                ),
+                Start::Resume(resume) => (
+                    from_json_ref(&resume.0.context),
+                    from_json_ref(&resume.0.workflow_input),
+                    from_json_ref(&resume.0.started_at),
+                ),
+            };
             let runner = Runner {
                 shared: self,
                 workflow,
-                context: Mutex::new(object([])),
+                context: Mutex::new(context),
                 workflow_arg: object([
                     ("id", string(&self.execution_id)),
                     ("definition", workflow.definition.clone()),
                     ("input", raw.clone()),
-                    ("startedAt", datetime_descriptor(SystemTime::now())),
+                    ("startedAt", started_at),
                 ]),
             };
             let Some(timeout) = &workflow.timeout else {
-                return runner.body(raw, outer, depth).await;
+                return runner.body(start, outer, depth).await;
             };
             let after = timeout
                 .eval(&raw, &runner.args(&NULL, &NULL, &NULL, &[]))
                 .map_err(|e| expression_error("/timeout", e))?;
             let until = later(after);
             if until >= outer.until {
-                return runner.body(raw, outer, depth).await;
+                return runner.body(start, outer, depth).await;
             }
             let limit = self.limit(until, Owner::Workflow(after));
-            match tokio::time::timeout_at(until, runner.body(raw, &limit, depth)).await {
+            match tokio::time::timeout_at(until, runner.body(start, &limit, depth)).await {
                 Ok(result) => result.map_err(|stop| stop.surface(limit.id)),
                 Err(_elapsed) => Err(limit.error(&self.current_task()).surface(limit.id)),
             }
@@ -412,9 +455,9 @@ impl Shared {
 }
 
 /// The state of one document's run.
-struct Runner<'r> {
-    shared: &'r Shared,
-    workflow: &'r Workflow,
+pub(super) struct Runner<'r> {
+    pub(super) shared: &'r Shared,
+    pub(super) workflow: &'r Workflow,
     /// `$context`.
     context: Mutex<Val>,
     /// `$workflow`.
@@ -422,7 +465,7 @@ struct Runner<'r> {
 }
 
 /// An expression failure as the DSL `expression` error of `instance`.
-fn expression_error(instance: &str, error: EvalError) -> WorkflowError {
+pub(super) fn expression_error(instance: &str, error: EvalError) -> WorkflowError {
     let detail = if error.pointer.is_empty() {
         error.message
     } else {
@@ -432,7 +475,7 @@ fn expression_error(instance: &str, error: EvalError) -> WorkflowError {
 }
 
 /// jq truthiness: everything but `false` and `null`.
-fn truthy(value: &Val) -> bool {
+pub(super) fn truthy(value: &Val) -> bool {
     !matches!(value, Val::Null | Val::Bool(false))
 }
 
@@ -447,6 +490,17 @@ fn with_entries<const N: usize>(base: &Val, entries: [(&str, Val); N]) -> Val {
             Val::obj(map)
         }
         other => other.clone(),
+    }
+}
+
+/// Member `key` of object `value` as JSON (null when absent).
+fn json_field(value: &Val, key: &str) -> Value {
+    match value {
+        Val::Obj(map) => map
+            .get(&string(key))
+            .and_then(|v| to_json(v).ok())
+            .unwrap_or(Value::Null),
+        _ => Value::Null,
     }
 }
 
@@ -498,7 +552,7 @@ impl<'r> Runner<'r> {
     }
 
     /// Evaluates `f` with the arguments and a snapshot of `$context`.
-    fn eval<T>(
+    pub(super) fn eval<T>(
         &self,
         input: &Val,
         output: &Val,
@@ -512,17 +566,68 @@ impl<'r> Runner<'r> {
         f(&args)
     }
 
-    /// The document: `input`, the top-level `do`, `output`.
-    async fn body(&self, raw: Val, limit: &Limit, depth: usize) -> Result<Val, Stop> {
+    /// The document: `input`, the top-level `do`, `output` — or, resuming, the waiting task,
+    /// the rest of the top-level `do`, `output`.
+    async fn body(&self, start: Start, limit: &Limit, depth: usize) -> Result<Val, Stop> {
         let workflow = self.workflow;
-        let input = self.data_in(&workflow.input, raw, &NULL, &[], "/input")?;
         let frame = Frame {
             locals: &[],
             limit,
             depth,
         };
-        let (output, _ended) = self.list(&workflow.tasks, input, frame).await?;
+        let result = match start {
+            Start::Fresh(raw) => {
+                let input = self.data_in(&workflow.input, raw, &NULL, &[], "/input")?;
+                self.list(&workflow.tasks, input, frame).await
+            }
+            Start::Resume(resume) => {
+                let (saved, reply) = *resume;
+                // Boxed: only a resumed run needs this future's room.
+                Box::pin(self.resume_list(saved, reply, frame)).await
+            }
+        };
+        let (output, _ended) = match result {
+            Err(Stop::Wait(mut suspension)) => {
+                suspension.context = to_json(&self.context()).unwrap_or(Value::Null);
+                suspension.workflow_input = json_field(&self.workflow_arg, "input");
+                suspension.started_at = json_field(&self.workflow_arg, "startedAt");
+                return Err(Stop::Wait(suspension));
+            }
+            other => other?,
+        };
         self.data_out(&workflow.output, output, &NULL, &NULL, &[], "/output")
+    }
+
+    /// Resumes the waiting task of the top-level `do`, then the tasks after it.
+    async fn resume_list(
+        &self,
+        saved: agents_state::Saved,
+        reply: Val,
+        frame: Frame<'_>,
+    ) -> Result<(Val, bool), Stop> {
+        let tasks = &self.workflow.tasks;
+        let index = saved.index;
+        let Some(task) = tasks.tasks.get(index) else {
+            return Err(Stop::Fault(WorkflowError::runtime(
+                "/do",
+                "the waiting task is missing".into(),
+            )));
+        };
+        let entry = Entry::Resume {
+            input: from_json(saved.task_input),
+            resume: Resume {
+                conversation: saved.conversation,
+                reply,
+            },
+        };
+        let span = tracing::debug_span!("task", reference = &*task.reference, resumed = true);
+        let (output, flow) = self.task_entry(task, entry, frame).instrument(span).await?;
+        match flow {
+            Flow::Continue => self.list_from(tasks, index + 1, output, frame).await,
+            Flow::Goto(target) => self.list_from(tasks, target, output, frame).await,
+            Flow::Exit => Ok((output, false)),
+            Flow::End => Ok((output, true)),
+        }
     }
 
     /// An `input`: validate the raw input, then transform it.
@@ -584,9 +689,20 @@ impl<'r> Runner<'r> {
         input: Val,
         frame: Frame<'a>,
     ) -> BoxFuture<'a, Result<(Val, bool), Stop>> {
+        self.list_from(list, 0, input, frame)
+    }
+
+    /// A task list from the task at `start`.
+    fn list_from<'a>(
+        &'a self,
+        list: &'r TaskList,
+        start: usize,
+        input: Val,
+        frame: Frame<'a>,
+    ) -> BoxFuture<'a, Result<(Val, bool), Stop>> {
         Box::pin(async move {
             let mut data = input;
-            let mut index = 0;
+            let mut index = start;
             while let Some(task) = list.tasks.get(index) {
                 // Lets the timeout (and other tasks of the runtime) in on long sequences.
                 tokio::task::coop::consume_budget().await;
@@ -615,7 +731,7 @@ impl<'r> Runner<'r> {
     }
 
     /// [`Runner::task`], boxed (for kinds that run tasks of their own).
-    fn task_boxed<'a>(
+    pub(super) fn task_boxed<'a>(
         &'a self,
         task: &'r Task,
         raw: Val,
@@ -626,9 +742,24 @@ impl<'r> Runner<'r> {
 
     /// One task with its data flow; returns its transformed output and what comes next.
     async fn task(&self, task: &'r Task, raw: Val, frame: Frame<'_>) -> Result<(Val, Flow), Stop> {
+        self.task_entry(task, Entry::Fresh(raw), frame).await
+    }
+
+    /// One task, from its raw input or resumed where it waited (then its `if` and `input`
+    /// already applied, and `$task.input` is its transformed input).
+    async fn task_entry(
+        &self,
+        task: &'r Task,
+        entry: Entry,
+        frame: Frame<'_>,
+    ) -> Result<(Val, Flow), Stop> {
         let instance = &*task.reference;
         let locals = frame.locals;
         let fault = |e| Stop::Fault(expression_error(instance, e));
+        let (raw, resume) = match entry {
+            Entry::Fresh(raw) => (raw, None),
+            Entry::Resume { input, resume } => (input, Some(resume)),
+        };
         let mut descriptor = if task.uses_descriptor {
             with_entries(
                 &task.descriptor,
@@ -640,7 +771,7 @@ impl<'r> Runner<'r> {
         } else {
             Val::Null
         };
-        if let Some(condition) = &task.condition {
+        if let (Some(condition), None) = (&task.condition, &resume) {
             let verdict = self
                 .eval(&NULL, &NULL, &descriptor, locals, |args| {
                     condition.eval(raw.clone(), args)
@@ -653,9 +784,13 @@ impl<'r> Runner<'r> {
         }
         self.shared.tasks.fetch_add(1, Ordering::Relaxed);
         *lock(&self.shared.current) = Some(task.reference.clone());
-        let input = self.data_in(&task.input, raw, &descriptor, locals, instance)?;
+        let input = match resume {
+            None => self.data_in(&task.input, raw, &descriptor, locals, instance)?,
+            Some(_) => raw,
+        };
+        let resume = resume.as_ref();
         let (raw_output, flow) = match &task.timeout {
-            None => self.kind(task, &input, &descriptor, frame).await?,
+            None => self.kind(task, &input, &descriptor, frame, resume).await?,
             Some(timeout) => {
                 let after = self
                     .eval(&input, &NULL, &descriptor, locals, |args| {
@@ -664,7 +799,7 @@ impl<'r> Runner<'r> {
                     .map_err(fault)?;
                 let until = later(after);
                 if until >= frame.limit.until {
-                    self.kind(task, &input, &descriptor, frame).await?
+                    self.kind(task, &input, &descriptor, frame, resume).await?
                 } else {
                     let limit = self
                         .shared
@@ -675,7 +810,7 @@ impl<'r> Runner<'r> {
                     };
                     match tokio::time::timeout_at(
                         until,
-                        self.kind(task, &input, &descriptor, inner),
+                        self.kind(task, &input, &descriptor, inner, resume),
                     )
                     .await
                     {
@@ -711,12 +846,14 @@ impl<'r> Runner<'r> {
     }
 
     /// What the task does: its raw output, and a flow directive that overrides `then`.
+    /// `resume` continues a task that waited (only an agents task waits).
     async fn kind(
         &self,
         task: &'r Task,
         input: &Val,
         descriptor: &Val,
         frame: Frame<'_>,
+        resume: Option<&Resume>,
     ) -> Result<(Val, Option<Flow>), Stop> {
         let instance = &*task.reference;
         let fault = |e| Stop::Fault(expression_error(instance, e));
@@ -775,6 +912,12 @@ impl<'r> Runner<'r> {
             )),
             TaskKind::Emit(emit) => Ok((
                 self.emit(emit, instance, input, descriptor, frame.locals)?,
+                None,
+            )),
+            // Boxed: the conversation's future is large, and would otherwise grow every
+            // task's future (and the stack of deeply nested runs) with it.
+            TaskKind::Agents(call) => Ok((
+                Box::pin(self.agents(call, instance, input, descriptor, frame, resume)).await?,
                 None,
             )),
         }
@@ -1172,7 +1315,7 @@ impl<'r> Runner<'r> {
     }
 
     /// Guards the nesting of functions and sub-workflows.
-    fn deeper(&self, frame: Frame<'_>, instance: &str) -> Result<usize, Stop> {
+    pub(super) fn deeper(&self, frame: Frame<'_>, instance: &str) -> Result<usize, Stop> {
         if frame.depth >= MAX_DEPTH {
             return Err(Stop::Fault(WorkflowError::runtime(
                 instance,
@@ -1213,7 +1356,7 @@ impl<'r> Runner<'r> {
             None => input.clone(),
         };
         self.shared
-            .document(&target, child_input, depth, frame.limit)
+            .document(&target, Start::Fresh(child_input), depth, frame.limit)
             .await
     }
 
@@ -1418,6 +1561,14 @@ impl<'r> Runner<'r> {
         lock(&self.shared.events).push(event);
         Ok(output)
     }
+}
+
+/// How a task is entered.
+enum Entry {
+    /// With its raw input.
+    Fresh(Val),
+    /// Where it waited: its transformed input, and what it needs to go on.
+    Resume { input: Val, resume: Resume },
 }
 
 /// The `instance` of a data-flow error: the task, or the workflow's `input`/`output` place.

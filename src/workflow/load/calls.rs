@@ -1,4 +1,4 @@
-//! The task kinds that reach outside the task: `call` (`http`, `openapi`, a function of
+//! The task kinds that reach outside the task: `call` (`http`, `openapi`, `agents`, a function of
 //! `use.functions`), `emit` and `run: workflow`.
 
 use super::components::authentication;
@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use std::sync::{Arc, OnceLock};
 
 impl Loader<'_> {
-    /// `call`: `http`, `openapi`, or the name of a function of `use.functions`.
+    /// `call`: `http`, `openapi`, `agents`, or the name of a function of `use.functions`.
     pub(super) fn call(
         &self,
         name: &str,
@@ -34,6 +34,10 @@ impl Loader<'_> {
             "openapi" => {
                 let with = map(required(fields, pointer, "with")?, &with_at, "`with`")?;
                 Ok(TaskKind::CallOpenApi(Box::new(self.openapi(with, &with_at, scope)?)))
+            }
+            "agents" => {
+                let with = map(required(fields, pointer, "with")?, &with_at, "`with`")?;
+                Ok(TaskKind::Agents(Box::new(self.agents(with, pointer, scope)?)))
             }
             "a2a" | "mcp" => Err(Invalid::new(
                 &child(pointer, "call"),

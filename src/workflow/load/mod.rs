@@ -193,6 +193,8 @@ pub(crate) struct Loader<'c> {
     subflows: RefCell<Vec<Arc<SubflowLink>>>,
     /// Whether an expression of the task being compiled (not of its subtasks) reads `$task`.
     uses_task: Cell<bool>,
+    /// The definitions of `use.functions`, as written (agent tools describe them).
+    function_definitions: Map<String, Value>,
 }
 
 impl<'c> Loader<'c> {
@@ -211,7 +213,18 @@ impl<'c> Loader<'c> {
             components: Components::default(),
             subflows: RefCell::new(Vec::new()),
             uses_task: Cell::new(false),
+            function_definitions: Map::new(),
         }
+    }
+
+    /// The names of `use.functions`, in order (a `call` or an agent's `tools` names one).
+    pub(crate) fn function_names(&self) -> &[String] {
+        &self.components.functions
+    }
+
+    /// The definition of function `name` of `use.functions`, as written.
+    pub(crate) fn function_definition(&self, name: &str) -> Option<&Value> {
+        self.function_definitions.get(name)
     }
 
     fn workflow(mut self, doc: &Value) -> Result<Workflow, Invalid> {
@@ -242,6 +255,13 @@ impl<'c> Loader<'c> {
             None => (Components::default(), object([])),
         };
         self.components = components;
+        if let Some(definitions) = root
+            .get("use")
+            .and_then(|fields| fields.get("functions"))
+            .and_then(Value::as_object)
+        {
+            self.function_definitions = definitions.clone();
+        }
         let functions = components::functions(&self, root.get("use"))?;
         let scope = Scope::default();
         let timeout = match root.get("timeout") {
@@ -279,6 +299,7 @@ impl<'c> Loader<'c> {
             ]),
             secrets,
             services: self.services.clone(),
+            fingerprint: super::agents::fingerprint(doc),
         })
     }
 
@@ -299,7 +320,7 @@ impl<'c> Loader<'c> {
     }
 
     /// Compiles a field that is always an expression (`${ … }` or bare jq).
-    fn expr(
+    pub(crate) fn expr(
         &self,
         code: &str,
         position: Position,
@@ -335,7 +356,7 @@ impl<'c> Loader<'c> {
     }
 
     /// Compiles a value whose `${ … }` strings are expressions.
-    fn template(
+    pub(crate) fn template(
         &self,
         value: &Value,
         position: Position,
@@ -1283,7 +1304,7 @@ fn kind(name: &str, fields: &Map<String, Value>, pointer: &str) -> Result<&'stat
             Some(_) => Ok(kind),
             None => Err(Invalid::new(
                 &at,
-                format!("task `{name}`: `call` must name what to call: `http`, `openapi`, or a function of `use.functions`"),
+                format!("task `{name}`: `call` must name what to call: `http`, `openapi`, `agents`, or a function of `use.functions`"),
             )),
         },
         other => Ok(other),

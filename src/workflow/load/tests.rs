@@ -419,6 +419,7 @@ fn secrets_back_authentication_and_must_be_declared_objects() {
             .into(),
         ),
         resolve_overrides: Vec::new(),
+        ..EngineOptions::default()
     };
     let parse = |auth: &str, secrets: &str| {
         let yaml = format!(

@@ -19,6 +19,7 @@ fn options(standin: &StandIn, secrets: &[(&str, Value)]) -> EngineOptions {
             .into_iter()
             .map(|host| (host.to_owned(), standin.addr))
             .collect(),
+        ..EngineOptions::default()
     }
 }
 
@@ -399,6 +400,7 @@ async fn server_and_network_failures_are_communication_errors() {
     let options = EngineOptions {
         secrets: SecretSource::Values(Default::default()),
         resolve_overrides: vec![("example.test".into(), closed)],
+        ..EngineOptions::default()
     };
     let workflow = parse_with(
         &format!("{HEAD}do: [ {{ s: {{ call: http, with: {{ method: get, endpoint: 'https://example.test/x?key=secret' }} }} }} ]"),

@@ -1,9 +1,12 @@
 //! Engine tests across rooms: the bundled sample, the DSL data flow, flow directives,
 //! errors, the deadline, and the CTK scenarios that use only `do` and `set` (transcribed by
 //! hand from `sw-spec/ctk/features/{set,do,data-flow,flow}.feature`). Each task kind has its
-//! own file; `standin` is a loopback HTTP server for the calls.
+//! own file; `standin` is a loopback HTTP server for the calls, `openai_standin` a scripted
+//! OpenAI-compatible server for agent tasks.
 
+mod agents;
 mod calls;
+mod openai_standin;
 mod standin;
 mod tasks;
 

@@ -955,6 +955,7 @@ async fn declared_secrets_are_available_and_undeclared_ones_are_not() {
             .into(),
         ),
         resolve_overrides: Vec::new(),
+        ..EngineOptions::default()
     };
     let yaml = format!("{HEAD}use: {{ secrets: [ apiKey ] }}\ndo: [ {{ a: {{ set: {{ secrets: '${{ $secrets }}' }} }} }} ]");
     let Ok(workflow) = Workflow::parse_with(Path::new("s.yaml"), &yaml, &options) else {

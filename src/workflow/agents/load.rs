@@ -1,0 +1,778 @@
+//! Loading `call: agents`: the `with` map becomes an [`AgentsCall`], or an error naming the
+//! JSON pointer of the offending place.
+
+use super::{
+    Agent, AgentsCall, Condition, ModelSpec, ProviderKind, Target, Tool, ToolSpec, Transfer,
+};
+use crate::workflow::expr::{Position, Scope};
+use crate::workflow::load::{
+    check_fields, child, describe, map, required, required_str, Invalid, Loader,
+};
+use crate::workflow::schema::Schema;
+use serde_json::{json, Map, Value};
+
+/// Longest agent name: `transfer_to_<name>` must fit the 64 characters of a tool name.
+const MAX_AGENT_NAME: usize = 52;
+/// Names that are handoff targets, not agents.
+const RESERVED: [&str; 2] = ["user", "terminate"];
+
+/// One handoff entry, parsed but not yet attached to its agent.
+struct Handoff {
+    from: usize,
+    pointer: String,
+    kind: HandoffKind,
+}
+
+enum HandoffKind {
+    /// `to` without `when`: the model decides (a transfer tool).
+    Model {
+        target: Target,
+        target_name: String,
+        description: Option<String>,
+    },
+    /// `to` with `when`.
+    Condition { condition: Condition, pre: bool },
+    /// `after_work`.
+    AfterWork(Target),
+}
+
+impl Loader<'_> {
+    /// `call: agents`'s `with`; `task` is the task's pointer.
+    pub(crate) fn agents(
+        &self,
+        with: &Map<String, Value>,
+        task: &str,
+        scope: &Scope,
+    ) -> Result<AgentsCall, Invalid> {
+        let pointer = &child(task, "with");
+        check_fields(
+            with,
+            pointer,
+            "`call: agents` arguments",
+            &[
+                "agents",
+                "handoffs",
+                "initial_agent",
+                "initial_message",
+                "context",
+                "max_turns",
+            ],
+        )?;
+        let agents_at = child(pointer, "agents");
+        let Value::Array(items) = required(with, pointer, "agents")? else {
+            return Err(Invalid::new(
+                &agents_at,
+                "`agents` must be a list of agents, each `{ name, instructions, … }`",
+            ));
+        };
+        if items.is_empty() {
+            return Err(Invalid::new(&agents_at, "`agents` lists no agent; add one"));
+        }
+        // Names first: handoffs and targets refer to agents by name.
+        let mut names: Vec<&str> = Vec::with_capacity(items.len());
+        for (index, item) in items.iter().enumerate() {
+            let at = child(&agents_at, &index.to_string());
+            let fields = map(item, &at, "an agent")?;
+            let name = required_str(fields, &at, "name", "Triage")?;
+            check_agent_name(name, &child(&at, "name"))?;
+            if let Some(first) = names.iter().position(|other| *other == name) {
+                return Err(Invalid::new(
+                    &child(&at, "name"),
+                    format!("agent name `{name}` is already used by agent {first}; agent names must be unique"),
+                ));
+            }
+            names.push(name);
+        }
+        let handoffs = match with.get("handoffs") {
+            None => Vec::new(),
+            Some(value) => self.handoffs(value, &child(pointer, "handoffs"), &names, scope)?,
+        };
+        let to_user = handoffs
+            .iter()
+            .find(|h| h.targets_user())
+            .map(|h| h.pointer.clone());
+        let mut by_agent: Vec<Vec<Handoff>> = items.iter().map(|_| Vec::new()).collect();
+        for handoff in handoffs {
+            if let Some(mine) = by_agent.get_mut(handoff.from) {
+                mine.push(handoff);
+            }
+        }
+        let mut agents = Vec::with_capacity(items.len());
+        for (index, (item, mine)) in items.iter().zip(by_agent).enumerate() {
+            let at = child(&agents_at, &index.to_string());
+            agents.push(self.agent(item, &at, mine)?);
+        }
+        let initial_agent = match with.get("initial_agent") {
+            None => 0,
+            Some(Value::String(name)) => names.iter().position(|n| n == name).ok_or_else(|| {
+                Invalid::new(
+                    &child(pointer, "initial_agent"),
+                    format!(
+                        "`initial_agent` names `{name}`, which is not an agent of this task (agents: {})",
+                        names.join(", ")
+                    ),
+                )
+            })?,
+            Some(other) => {
+                return Err(Invalid::new(
+                    &child(pointer, "initial_agent"),
+                    format!(
+                        "`initial_agent` must be an agent's name; found {}",
+                        describe(other)
+                    ),
+                ))
+            }
+        };
+        let template = |field: &str| {
+            with.get(field)
+                .map(|value| {
+                    self.template(
+                        value,
+                        Position::TaskDefinition,
+                        scope,
+                        &child(pointer, field),
+                    )
+                })
+                .transpose()
+        };
+        let initial_message = template("initial_message")?;
+        let context = template("context")?;
+        let max_turns = match with.get("max_turns") {
+            None => None,
+            Some(value) => Some(positive(value, &child(pointer, "max_turns"), "max_turns")?),
+        };
+        let waits_at = match to_user {
+            None => None,
+            Some(handoff) => Some(top_level_index(task).ok_or_else(|| {
+                Invalid::new(
+                    &handoff,
+                    format!(
+                        "this handoff hands the conversation back to the user, which ends the run `waiting` until the caller resumes it; \
+                         a task that can wait must sit in the workflow's top-level `do` list, and this one is at {task} \
+                         (inside a `for`, `fork`, `try`, nested `do` or function) — move it to the top-level `do`"
+                    ),
+                )
+            })?),
+        };
+        Ok(AgentsCall {
+            agents: agents.into_boxed_slice(),
+            initial_agent,
+            initial_message,
+            context,
+            max_turns,
+            waits_at,
+        })
+    }
+
+    /// `handoffs`: a list of `{ from, to, description?, when?, scope? }` or `{ from, after_work }`.
+    fn handoffs(
+        &self,
+        value: &Value,
+        pointer: &str,
+        names: &[&str],
+        scope: &Scope,
+    ) -> Result<Vec<Handoff>, Invalid> {
+        let Value::Array(items) = value else {
+            return Err(Invalid::new(
+                pointer,
+                format!(
+                    "`handoffs` must be a list of `{{ from, to, … }}` or `{{ from, after_work }}`; found {}",
+                    describe(value)
+                ),
+            ));
+        };
+        let mut handoffs: Vec<Handoff> = Vec::with_capacity(items.len());
+        for (index, item) in items.iter().enumerate() {
+            let at = child(pointer, &index.to_string());
+            let fields = map(item, &at, "a handoff")?;
+            check_fields(
+                fields,
+                &at,
+                "a handoff",
+                &["from", "to", "description", "when", "scope", "after_work"],
+            )?;
+            let from_name = required_str(fields, &at, "from", "Triage")?;
+            let from = agent_index(names, from_name, &child(&at, "from"), "`from`")?;
+            let kind = match (fields.get("to"), fields.get("after_work")) {
+                (Some(_), Some(_)) | (None, None) => {
+                    return Err(Invalid::new(
+                        &at,
+                        "a handoff has either `to` (with `when` for a condition, else the model decides) or `after_work`, not both and not neither",
+                    ))
+                }
+                (None, Some(target)) => {
+                    for field in ["description", "when", "scope"] {
+                        if fields.contains_key(field) {
+                            return Err(Invalid::new(
+                                &child(&at, field),
+                                format!("`{field}` belongs to handoffs with `to`; an `after_work` handoff applies after the agent's reply, unconditionally"),
+                            ));
+                        }
+                    }
+                    let (target, _) = target_of(target, names, &child(&at, "after_work"))?;
+                    if let Some(other) = handoffs
+                        .iter()
+                        .find(|h| h.from == from && matches!(h.kind, HandoffKind::AfterWork(_)))
+                    {
+                        return Err(Invalid::new(
+                            &child(&at, "after_work"),
+                            format!(
+                                "agent `{from_name}` already has an `after_work` at {}; an agent has at most one",
+                                other.pointer
+                            ),
+                        ));
+                    }
+                    HandoffKind::AfterWork(target)
+                }
+                (Some(to), None) => {
+                    let (target, target_name) = target_of(to, names, &child(&at, "to"))?;
+                    let description = match fields.get("description") {
+                        None => None,
+                        Some(Value::String(text)) => Some(text.clone()),
+                        Some(other) => {
+                            return Err(Invalid::new(
+                                &child(&at, "description"),
+                                format!("`description` must be a string; found {}", describe(other)),
+                            ))
+                        }
+                    };
+                    match fields.get("when") {
+                        None => {
+                            if fields.contains_key("scope") {
+                                return Err(Invalid::new(
+                                    &child(&at, "scope"),
+                                    "`scope` applies to handoffs with `when`; without `when` the model decides the handoff",
+                                ));
+                            }
+                            if let Some(other) = handoffs.iter().find(|h| {
+                                h.from == from
+                                    && matches!(&h.kind, HandoffKind::Model { target: t, .. } if *t == target)
+                            }) {
+                                return Err(Invalid::new(
+                                    &at,
+                                    format!(
+                                        "agent `{from_name}` already hands off to `{target_name}` by the model's decision at {}",
+                                        other.pointer
+                                    ),
+                                ));
+                            }
+                            HandoffKind::Model {
+                                target,
+                                target_name,
+                                description,
+                            }
+                        }
+                        Some(when) => {
+                            let when = self.expr_field_any(when, &child(&at, "when"), scope)?;
+                            let pre = match fields.get("scope").map(|s| (s, s.as_str())) {
+                                None | Some((_, Some("post"))) => false,
+                                Some((_, Some("pre"))) => true,
+                                Some((other, _)) => {
+                                    return Err(Invalid::new(
+                                        &child(&at, "scope"),
+                                        format!(
+                                            "`scope` must be `pre` (checked before the agent replies) or `post` (after; the default); found {}",
+                                            describe(other)
+                                        ),
+                                    ))
+                                }
+                            };
+                            HandoffKind::Condition {
+                                condition: Condition { when, target },
+                                pre,
+                            }
+                        }
+                    }
+                }
+            };
+            handoffs.push(Handoff {
+                from,
+                pointer: at,
+                kind,
+            });
+        }
+        Ok(handoffs)
+    }
+
+    /// A `when`: a runtime expression.
+    fn expr_field_any(
+        &self,
+        value: &Value,
+        pointer: &str,
+        scope: &Scope,
+    ) -> Result<crate::workflow::expr::Expr, Invalid> {
+        match value {
+            Value::String(code) => self.expr(code, Position::TaskDefinition, scope, pointer),
+            other => Err(Invalid::new(
+                pointer,
+                format!(
+                    "`when` must be a runtime expression such as `${{ .context.ready }}`; found {}",
+                    describe(other)
+                ),
+            )),
+        }
+    }
+
+    /// One agent, with the handoffs that start from it.
+    fn agent(
+        &self,
+        value: &Value,
+        pointer: &str,
+        handoffs: Vec<Handoff>,
+    ) -> Result<Agent, Invalid> {
+        let fields = map(value, pointer, "an agent")?;
+        check_fields(
+            fields,
+            pointer,
+            "an agent",
+            &[
+                "name",
+                "instructions",
+                "prompt_sections",
+                "model",
+                "tools",
+                "output_schema",
+                "max_consecutive_auto_reply",
+                "description",
+            ],
+        )?;
+        let name = required_str(fields, pointer, "name", "Triage")?.to_owned();
+        let system = match (fields.get("instructions"), fields.get("prompt_sections")) {
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(Invalid::new(
+                    pointer,
+                    format!("agent `{name}` needs its instructions: either `instructions` (a string) or `prompt_sections` (a list of `{{ heading, content }}`), not both"),
+                ))
+            }
+            (Some(Value::String(text)), None) => text.clone(),
+            (Some(other), None) => {
+                return Err(Invalid::new(
+                    &child(pointer, "instructions"),
+                    format!("`instructions` must be a string; found {}", describe(other)),
+                ))
+            }
+            (None, Some(sections)) => prompt_sections(sections, &child(pointer, "prompt_sections"))?,
+        };
+        if let Some(description) = fields.get("description") {
+            if !description.is_string() {
+                return Err(Invalid::new(
+                    &child(pointer, "description"),
+                    format!(
+                        "`description` must be a string; found {}",
+                        describe(description)
+                    ),
+                ));
+            }
+        }
+        let model = match fields.get("model") {
+            None => ModelSpec {
+                provider: ProviderKind::OpenAi,
+                name: None,
+                temperature: None,
+                top_p: None,
+                max_tokens: None,
+            },
+            Some(value) => model(value, &child(pointer, "model"))?,
+        };
+        let mut tool_specs = Vec::new();
+        let mut tools = Vec::new();
+        if let Some(value) = fields.get("tools") {
+            let at = child(pointer, "tools");
+            let Value::Array(items) = value else {
+                return Err(Invalid::new(
+                    &at,
+                    format!(
+                        "`tools` must be a list of function names of `use.functions`; found {}",
+                        describe(value)
+                    ),
+                ));
+            };
+            for (i, item) in items.iter().enumerate() {
+                let item_at = child(&at, &i.to_string());
+                let (tool, spec) = self.tool(item, &item_at)?;
+                if tools.iter().any(|t: &Tool| t.name == tool.name) {
+                    return Err(Invalid::new(
+                        &item_at,
+                        format!("tool `{}` is listed twice", tool.name),
+                    ));
+                }
+                tools.push(tool);
+                tool_specs.push(spec);
+            }
+        }
+        let mut transfers = Vec::new();
+        let mut pre = Vec::new();
+        let mut post = Vec::new();
+        let mut after_work = Target::Terminate;
+        for handoff in handoffs {
+            match handoff.kind {
+                HandoffKind::Model {
+                    target,
+                    target_name,
+                    description,
+                } => {
+                    let tool = format!("transfer_to_{target_name}");
+                    if tools.iter().any(|t| t.name == tool) {
+                        return Err(Invalid::new(
+                            &handoff.pointer,
+                            format!("agent `{name}` has a tool named `{tool}`, which is also the name of this handoff's transfer tool; rename the function"),
+                        ));
+                    }
+                    let description = description.unwrap_or_else(|| match target {
+                        Target::User => "Hand the conversation back to the user, who must answer before it goes on.".to_owned(),
+                        Target::Terminate => "End the conversation.".to_owned(),
+                        Target::Agent(_) => format!("Transfer the conversation to {target_name}."),
+                    });
+                    tool_specs.push(ToolSpec {
+                        name: tool.clone(),
+                        description,
+                        parameters: json!({ "type": "object", "properties": {} }),
+                    });
+                    transfers.push(Transfer { tool, target });
+                }
+                HandoffKind::Condition {
+                    condition,
+                    pre: true,
+                } => pre.push(condition),
+                HandoffKind::Condition {
+                    condition,
+                    pre: false,
+                } => post.push(condition),
+                HandoffKind::AfterWork(target) => after_work = target,
+            }
+        }
+        let output_schema = match fields.get("output_schema") {
+            None => None,
+            Some(document) => {
+                let at = child(pointer, "output_schema");
+                if !document.is_object() {
+                    return Err(Invalid::new(
+                        &at,
+                        format!(
+                            "`output_schema` must be a JSON Schema (a map); found {}",
+                            describe(document)
+                        ),
+                    ));
+                }
+                Some((document.clone(), Schema::compile_document(document, &at)?))
+            }
+        };
+        let max_consecutive_auto_reply = match fields.get("max_consecutive_auto_reply") {
+            None => None,
+            Some(value) => Some(positive(
+                value,
+                &child(pointer, "max_consecutive_auto_reply"),
+                "max_consecutive_auto_reply",
+            )?),
+        };
+        Ok(Agent {
+            name,
+            system,
+            model,
+            tools: tools.into_boxed_slice(),
+            transfers: transfers.into_boxed_slice(),
+            pre: pre.into_boxed_slice(),
+            post: post.into_boxed_slice(),
+            after_work,
+            output_schema,
+            max_consecutive_auto_reply,
+            tool_specs: tool_specs.into_boxed_slice(),
+        })
+    }
+
+    /// A `tools` entry: the name of a function of `use.functions`.
+    fn tool(&self, value: &Value, pointer: &str) -> Result<(Tool, ToolSpec), Invalid> {
+        let Value::String(name) = value else {
+            return Err(Invalid::new(
+                pointer,
+                format!(
+                    "a tool is the name of a function of `use.functions`; found {}",
+                    describe(value)
+                ),
+            ));
+        };
+        let functions = self.function_names();
+        let Some(function) = functions.iter().position(|f| f == name) else {
+            return Err(Invalid::new(
+                pointer,
+                format!(
+                    "tool `{name}` is not a function of `use.functions` ({})",
+                    if functions.is_empty() {
+                        "none is defined".to_owned()
+                    } else {
+                        format!("defined: {}", functions.join(", "))
+                    }
+                ),
+            ));
+        };
+        let valid = (1..=64).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !valid {
+            return Err(Invalid::new(
+                pointer,
+                format!("function `{name}` cannot be offered to a model as a tool: tool names are 1 to 64 ASCII letters, digits, `_` and `-`; rename the function"),
+            ));
+        }
+        let definition = self.function_definition(name);
+        let parameters = definition
+            .and_then(|d| d.get("input"))
+            .and_then(|input| input.get("schema"))
+            .and_then(|schema| schema.get("document"))
+            .cloned()
+            .unwrap_or_else(|| json!({ "type": "object" }));
+        if parameters.get("type").and_then(Value::as_str) != Some("object") {
+            return Err(Invalid::new(
+                pointer,
+                format!("function `{name}` is offered as a tool, so its `input.schema` document must describe an object (`type: object`): a model calls tools with named arguments"),
+            ));
+        }
+        let description = definition
+            .and_then(|d| d.get("metadata"))
+            .and_then(|m| m.get("description"))
+            .and_then(Value::as_str)
+            .map_or_else(|| format!("Runs the `{name}` function."), str::to_owned);
+        Ok((
+            Tool {
+                name: name.clone(),
+                function,
+            },
+            ToolSpec {
+                name: name.clone(),
+                description,
+                parameters,
+            },
+        ))
+    }
+}
+
+impl Handoff {
+    /// Whether this handoff can hand the conversation back to the user.
+    fn targets_user(&self) -> bool {
+        match &self.kind {
+            HandoffKind::Model { target, .. } | HandoffKind::AfterWork(target) => {
+                *target == Target::User
+            }
+            HandoffKind::Condition { condition, .. } => condition.target == Target::User,
+        }
+    }
+}
+
+/// The index of the task at `pointer` in the top-level `do` list (`/do/<index>/<name>`).
+fn top_level_index(pointer: &str) -> Option<usize> {
+    let (index, name) = pointer.strip_prefix("/do/")?.split_once('/')?;
+    if name.contains('/') {
+        return None;
+    }
+    index.parse().ok()
+}
+
+/// Agent names: `[A-Za-z0-9_-]`, 1 to 52 characters, not a reserved target.
+fn check_agent_name(name: &str, pointer: &str) -> Result<(), Invalid> {
+    let valid = (1..=MAX_AGENT_NAME).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !valid {
+        return Err(Invalid::new(
+            pointer,
+            format!("`{name}` is not a valid agent name: use 1 to {MAX_AGENT_NAME} ASCII letters, digits, `_` and `-` (it becomes part of a tool name)"),
+        ));
+    }
+    if RESERVED.contains(&name) {
+        return Err(Invalid::new(
+            pointer,
+            format!("`{name}` is a handoff target, so it cannot name an agent; rename the agent"),
+        ));
+    }
+    Ok(())
+}
+
+/// The index of agent `name`, or an error naming the agents.
+fn agent_index(names: &[&str], name: &str, pointer: &str, what: &str) -> Result<usize, Invalid> {
+    names.iter().position(|n| *n == name).ok_or_else(|| {
+        Invalid::new(
+            pointer,
+            format!(
+                "{what} names `{name}`, which is not an agent of this task (agents: {})",
+                names.join(", ")
+            ),
+        )
+    })
+}
+
+/// A handoff target: an agent, `user` or `terminate`; and its name.
+fn target_of(value: &Value, names: &[&str], pointer: &str) -> Result<(Target, String), Invalid> {
+    let Value::String(name) = value else {
+        return Err(Invalid::new(
+            pointer,
+            format!(
+                "a handoff target is an agent's name, `user` or `terminate`; found {}",
+                describe(value)
+            ),
+        ));
+    };
+    let target = match name.as_str() {
+        "user" => Target::User,
+        "terminate" => Target::Terminate,
+        agent => Target::Agent(
+            names
+                .iter()
+                .position(|n| *n == agent)
+                .ok_or_else(|| {
+                    Invalid::new(
+                        pointer,
+                        format!(
+                            "the handoff target `{agent}` is not an agent of this task (agents: {}), `user` or `terminate`",
+                            names.join(", ")
+                        ),
+                    )
+                })?,
+        ),
+    };
+    Ok((target, name.clone()))
+}
+
+/// `prompt_sections`: `[{ id?, heading, content }]`, joined as Markdown sections.
+fn prompt_sections(value: &Value, pointer: &str) -> Result<String, Invalid> {
+    let Value::Array(items) = value else {
+        return Err(Invalid::new(
+            pointer,
+            format!(
+                "`prompt_sections` must be a list of `{{ heading, content }}`; found {}",
+                describe(value)
+            ),
+        ));
+    };
+    if items.is_empty() {
+        return Err(Invalid::new(
+            pointer,
+            "`prompt_sections` is empty; add a section",
+        ));
+    }
+    let mut sections = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let at = child(pointer, &index.to_string());
+        let fields = map(item, &at, "a prompt section")?;
+        check_fields(
+            fields,
+            &at,
+            "a prompt section",
+            &["id", "heading", "content"],
+        )?;
+        if let Some(id) = fields.get("id") {
+            if !id.is_string() {
+                return Err(Invalid::new(&child(&at, "id"), "`id` must be a string"));
+            }
+        }
+        let content = required_str(fields, &at, "content", "You answer order questions.")?;
+        match fields.get("heading") {
+            None => sections.push(content.to_owned()),
+            Some(Value::String(heading)) if heading.is_empty() => sections.push(content.to_owned()),
+            Some(Value::String(heading)) => sections.push(format!("## {heading}\n{content}")),
+            Some(other) => {
+                return Err(Invalid::new(
+                    &child(&at, "heading"),
+                    format!("`heading` must be a string; found {}", describe(other)),
+                ))
+            }
+        }
+    }
+    Ok(sections.join("\n\n"))
+}
+
+/// `model`: a model name, or `{ provider, name, temperature, top_p, max_tokens }`.
+fn model(value: &Value, pointer: &str) -> Result<ModelSpec, Invalid> {
+    let fields = match value {
+        Value::String(name) if !name.is_empty() => {
+            return Ok(ModelSpec {
+                provider: ProviderKind::OpenAi,
+                name: Some(name.clone()),
+                temperature: None,
+                top_p: None,
+                max_tokens: None,
+            })
+        }
+        Value::Object(fields) => fields,
+        other => {
+            return Err(Invalid::new(
+                pointer,
+                format!("`model` must be a model name or `{{ provider, name, temperature, max_tokens }}`; found {}", describe(other)),
+            ))
+        }
+    };
+    check_fields(
+        fields,
+        pointer,
+        "`model`",
+        &["provider", "name", "temperature", "top_p", "max_tokens"],
+    )?;
+    let provider = match fields.get("provider").map(|p| (p, p.as_str())) {
+        None | Some((_, Some("openai"))) => ProviderKind::OpenAi,
+        Some((other, _)) => {
+            return Err(Invalid::new(
+                &child(pointer, "provider"),
+                format!(
+                    "the provider {} is not supported; this runtime calls `openai` (any OpenAI-compatible Chat Completions endpoint)",
+                    match other {
+                        Value::String(name) => format!("`{name}`"),
+                        other => describe(other).to_owned(),
+                    }
+                ),
+            ))
+        }
+    };
+    let name = match fields.get("name") {
+        None => None,
+        Some(Value::String(name)) if !name.is_empty() => Some(name.clone()),
+        Some(other) => {
+            return Err(Invalid::new(
+                &child(pointer, "name"),
+                format!(
+                    "`name` must be a non-empty model name; found {}",
+                    describe(other)
+                ),
+            ))
+        }
+    };
+    let number = |field: &str, max: f64| -> Result<Option<f64>, Invalid> {
+        match fields.get(field) {
+            None => Ok(None),
+            Some(value) => match value.as_f64() {
+                Some(n) if (0.0..=max).contains(&n) => Ok(Some(n)),
+                _ => Err(Invalid::new(
+                    &child(pointer, field),
+                    format!("`{field}` must be a number from 0 to {max}"),
+                )),
+            },
+        }
+    };
+    Ok(ModelSpec {
+        provider,
+        name,
+        temperature: number("temperature", 2.0)?,
+        top_p: number("top_p", 1.0)?,
+        max_tokens: match fields.get("max_tokens") {
+            None => None,
+            Some(value) => Some(positive(
+                value,
+                &child(pointer, "max_tokens"),
+                "max_tokens",
+            )?),
+        },
+    })
+}
+
+/// A positive integer field.
+fn positive(value: &Value, pointer: &str, field: &str) -> Result<u64, Invalid> {
+    value.as_u64().filter(|n| *n > 0).ok_or_else(|| {
+        Invalid::new(
+            pointer,
+            format!(
+                "`{field}` must be a positive integer; found {}",
+                describe(value)
+            ),
+        )
+    })
+}

@@ -1,0 +1,565 @@
+//! Running `call: agents`: the conversation loop (see the module docs of [`super`]).
+
+use super::provider::{self, ChatReply, ChatRequest, Message, ProviderError, ToolCall};
+use super::state::{Conversation, Suspension};
+use super::{Agent, AgentsCall, Condition, Target, STRUCTURED_REASKS};
+use crate::workflow::error::WorkflowError;
+use crate::workflow::run::{expression_error, lock, truthy, Frame, LlmCall, Runner, Stop};
+use crate::workflow::value::{from_json, to_json, truncate};
+use jaq_json::Val;
+use serde_json::{json, Map, Value};
+use std::time::SystemTime;
+
+/// What a waiting agents task needs to go on.
+#[derive(Debug)]
+pub(crate) struct Resume {
+    /// The conversation as it stopped.
+    pub(crate) conversation: Conversation,
+    /// The caller's new input (`initial_message` makes the user's reply of it).
+    pub(crate) reply: Val,
+}
+
+/// Where the task's evaluations happen: its instance, `$input`, `$task` and frame.
+#[derive(Clone, Copy)]
+struct Place<'a> {
+    instance: &'a str,
+    input: &'a Val,
+    descriptor: &'a Val,
+    frame: Frame<'a>,
+}
+
+impl<'r> Runner<'r> {
+    /// `call: agents`: runs (or resumes) the conversation; its output, or a [`Stop::Wait`]
+    /// when it hands back to the user.
+    pub(in crate::workflow) async fn agents(
+        &self,
+        call: &'r AgentsCall,
+        instance: &str,
+        input: &Val,
+        descriptor: &Val,
+        frame: Frame<'_>,
+        resume: Option<&Resume>,
+    ) -> Result<Val, Stop> {
+        let place = Place {
+            instance,
+            input,
+            descriptor,
+            frame,
+        };
+        let mut conversation = match resume {
+            None => self.open(call, place)?,
+            Some(resume) => {
+                let mut conversation = resume.conversation.clone();
+                let Some(reply) = self.user_message(call, &resume.reply, place)? else {
+                    return Err(Stop::Fault(WorkflowError::validation(
+                        instance,
+                        "resuming the conversation needs the user's reply, but `initial_message` produced nothing from the new input".into(),
+                    )));
+                };
+                conversation.messages.push(Message::User { content: reply });
+                conversation.consecutive = 0;
+                conversation
+            }
+        };
+        let Some(mut current) = call.agent(&conversation.agent) else {
+            return Err(Stop::Fault(WorkflowError::runtime(
+                instance,
+                format!(
+                    "the conversation's agent `{}` is not an agent of this task",
+                    conversation.agent
+                ),
+            )));
+        };
+        // Handoffs in a row without a reply (`scope: pre` conditions passing it around).
+        let mut silent_handoffs = 0;
+        while let Some(agent) = call.agents.get(current) {
+            if let Some(target) = self.condition(&agent.pre, &conversation, place)? {
+                silent_handoffs += 1;
+                if silent_handoffs > call.agents.len() {
+                    return Err(Stop::Fault(WorkflowError::configuration(
+                        instance,
+                        format!("the `scope: pre` handoffs pass the conversation from agent to agent without any of them replying (last from `{}`); check their conditions", agent.name),
+                    )));
+                }
+                if self.hand_off(call, target, &mut conversation, &mut current, place)? {
+                    continue;
+                }
+                break;
+            }
+            if call.max_turns.is_some_and(|max| conversation.turns >= max) {
+                break;
+            }
+            let tool_calls = self.reply(agent, &mut conversation, place).await?;
+            silent_handoffs = 0;
+            let mut transfer = None;
+            for tool_call in &tool_calls {
+                let (content, target) = self
+                    .tool_call(call, agent, tool_call, &mut conversation, place)
+                    .await?;
+                if transfer.is_none() {
+                    transfer = target;
+                }
+                conversation.messages.push(Message::Tool {
+                    tool_call_id: tool_call.id.clone(),
+                    name: tool_call.function.name.clone(),
+                    content,
+                });
+            }
+            let next = match transfer {
+                Some(target) => Some(target),
+                None => match self.condition(&agent.post, &conversation, place)? {
+                    Some(target) => Some(target),
+                    None if tool_calls.is_empty() => Some(agent.after_work),
+                    None => agent
+                        .max_consecutive_auto_reply
+                        .filter(|max| conversation.consecutive >= *max)
+                        .map(|_| agent.after_work),
+                },
+            };
+            if let Some(target) = next {
+                if !self.hand_off(call, target, &mut conversation, &mut current, place)? {
+                    break;
+                }
+            }
+        }
+        Ok(from_json(conversation.output()))
+    }
+
+    /// The conversation at its start: context variables and the opening message.
+    fn open(&self, call: &AgentsCall, place: Place<'_>) -> Result<Conversation, Stop> {
+        let context_variables = match &call.context {
+            None => Map::new(),
+            Some(template) => {
+                let value = self
+                    .eval(
+                        place.input,
+                        &Val::Null,
+                        place.descriptor,
+                        place.frame.locals,
+                        |args| template.eval(place.input, args),
+                    )
+                    .map_err(|e| Stop::Fault(expression_error(place.instance, e)))?;
+                match to_json(&value) {
+                    Ok(Value::Object(map)) => map,
+                    Ok(Value::Null) => Map::new(),
+                    _ => {
+                        return Err(Stop::Fault(WorkflowError::validation(
+                            place.instance,
+                            format!(
+                            "`context` must produce an object of context variables; it produced {}",
+                            truncate(&value.to_string(), 60)
+                        ),
+                        )))
+                    }
+                }
+            }
+        };
+        let mut messages = Vec::new();
+        if let Some(content) = self.user_message(call, place.input, place)? {
+            messages.push(Message::User { content });
+        }
+        let agent = call
+            .agents
+            .get(call.initial_agent)
+            .map(|agent| agent.name.clone())
+            .unwrap_or_default();
+        Ok(Conversation {
+            messages,
+            agent,
+            context_variables,
+            structured_outputs: Map::new(),
+            turns: 0,
+            consecutive: 0,
+        })
+    }
+
+    /// `initial_message` evaluated on `subject`: the user's message, if any.
+    fn user_message(
+        &self,
+        call: &AgentsCall,
+        subject: &Val,
+        place: Place<'_>,
+    ) -> Result<Option<String>, Stop> {
+        let Some(template) = &call.initial_message else {
+            return Ok(None);
+        };
+        let value = self
+            .eval(
+                place.input,
+                &Val::Null,
+                place.descriptor,
+                place.frame.locals,
+                |args| template.eval(subject, args),
+            )
+            .map_err(|e| Stop::Fault(expression_error(place.instance, e)))?;
+        let text = match value {
+            Val::Null => return Ok(None),
+            Val::TStr(bytes) | Val::BStr(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            other => match to_json(&other) {
+                Ok(json) => json.to_string(),
+                Err(message) => {
+                    return Err(Stop::Fault(WorkflowError::expression(
+                        place.instance,
+                        format!("`initial_message` is not JSON: {message}"),
+                    )))
+                }
+            },
+        };
+        Ok((!text.is_empty()).then_some(text))
+    }
+
+    /// The first of `conditions` that holds, if any.
+    fn condition(
+        &self,
+        conditions: &[Condition],
+        conversation: &Conversation,
+        place: Place<'_>,
+    ) -> Result<Option<Target>, Stop> {
+        if conditions.is_empty() {
+            return Ok(None);
+        }
+        let subject = from_json(json!({
+            "context": conversation.context_variables,
+            "messages": conversation.messages,
+            "agent": conversation.agent,
+        }));
+        for condition in conditions {
+            let verdict = self
+                .eval(
+                    place.input,
+                    &Val::Null,
+                    place.descriptor,
+                    place.frame.locals,
+                    |args| condition.when.eval(subject.clone(), args),
+                )
+                .map_err(|e| Stop::Fault(expression_error(place.instance, e)))?;
+            if truthy(&verdict) {
+                return Ok(Some(condition.target));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Applies a handoff; whether the conversation goes on (`false`: it terminates). A handoff
+    /// to the user stops the run to wait.
+    fn hand_off(
+        &self,
+        call: &AgentsCall,
+        target: Target,
+        conversation: &mut Conversation,
+        current: &mut usize,
+        place: Place<'_>,
+    ) -> Result<bool, Stop> {
+        match target {
+            Target::Terminate => Ok(false),
+            Target::Agent(index) => {
+                *current = index;
+                conversation.agent = call
+                    .agents
+                    .get(index)
+                    .map(|agent| agent.name.clone())
+                    .unwrap_or_default();
+                conversation.consecutive = 0;
+                Ok(true)
+            }
+            Target::User => match call.waits_at {
+                Some(index) if place.frame.depth == 0 => {
+                    let task_input = to_json(place.input).map_err(|message| {
+                        Stop::Fault(WorkflowError::runtime(
+                            place.instance,
+                            format!("the task's input cannot be saved while the run waits: {message}"),
+                        ))
+                    })?;
+                    Err(Stop::Wait(Box::new(Suspension {
+                        index,
+                        reference: place.instance.to_owned(),
+                        conversation: conversation.clone(),
+                        task_input,
+                        context: Value::Null,
+                        workflow_input: Value::Null,
+                        started_at: Value::Null,
+                    })))
+                }
+                _ => Err(Stop::Fault(WorkflowError::configuration(
+                    place.instance,
+                    "the conversation hands back to the user, so the run would wait, but this task runs inside a sub-workflow or function; only a task of the top-level `do` of the invoked workflow can wait".into(),
+                ))),
+            },
+        }
+    }
+
+    /// One reply of `agent` (re-asked while a structured output does not match), added to the
+    /// conversation; the tools it calls.
+    async fn reply(
+        &self,
+        agent: &Agent,
+        conversation: &mut Conversation,
+        place: Place<'_>,
+    ) -> Result<Vec<ToolCall>, Stop> {
+        let mut corrections: Vec<Message> = Vec::new();
+        let mut reasks = 0;
+        loop {
+            let reply = if corrections.is_empty() {
+                self.model_call(agent, &conversation.messages, place)
+                    .await?
+            } else {
+                let mut messages = conversation.messages.clone();
+                messages.extend(corrections.iter().cloned());
+                self.model_call(agent, &messages, place).await?
+            };
+            let ChatReply {
+                content,
+                tool_calls,
+                ..
+            } = reply;
+            let schema = match &agent.output_schema {
+                Some((_, schema)) if tool_calls.is_empty() => schema,
+                _ => {
+                    conversation.turns += 1;
+                    conversation.consecutive += 1;
+                    conversation.messages.push(Message::Assistant {
+                        name: agent.name.clone(),
+                        content,
+                        tool_calls: tool_calls.clone(),
+                    });
+                    return Ok(tool_calls);
+                }
+            };
+            let text = content.unwrap_or_default();
+            let problem = match serde_json::from_str::<Value>(without_fences(&text)) {
+                Err(e) => format!("it is not JSON ({e})"),
+                Ok(value) => match schema.validate(&value) {
+                    Ok(()) => {
+                        conversation.turns += 1;
+                        conversation.consecutive += 1;
+                        conversation
+                            .structured_outputs
+                            .insert(agent.name.clone(), value);
+                        conversation.messages.push(Message::Assistant {
+                            name: agent.name.clone(),
+                            content: Some(text),
+                            tool_calls: Vec::new(),
+                        });
+                        return Ok(Vec::new());
+                    }
+                    Err(message) => message,
+                },
+            };
+            if reasks >= STRUCTURED_REASKS {
+                return Err(Stop::Fault(WorkflowError::validation(
+                    place.instance,
+                    format!(
+                        "agent `{}` did not give a structured output matching its `output_schema` after {} re-asks: {}",
+                        agent.name,
+                        STRUCTURED_REASKS,
+                        truncate(&problem, 300)
+                    ),
+                )));
+            }
+            reasks += 1;
+            corrections.push(Message::Assistant {
+                name: agent.name.clone(),
+                content: Some(text),
+                tool_calls: Vec::new(),
+            });
+            corrections.push(Message::User {
+                content: format!(
+                    "Your reply does not match the required JSON Schema: {problem}. Reply again with only a JSON value that matches the schema."
+                ),
+            });
+        }
+    }
+
+    /// One model call of `agent` on `messages`, recorded as an [`LlmCall`].
+    async fn model_call(
+        &self,
+        agent: &Agent,
+        messages: &[Message],
+        place: Place<'_>,
+    ) -> Result<ChatReply, Stop> {
+        let services = &self.workflow.services;
+        let Some(model) = agent
+            .model
+            .name
+            .as_deref()
+            .or(services.llm.default_model.as_deref())
+        else {
+            return Err(Stop::Fault(WorkflowError::configuration(
+                place.instance,
+                format!("agent `{}` names no model and the host sets no default model (MOZAIKS_DEFAULT_MODEL)", agent.name),
+            )));
+        };
+        let schema_name = format!("{}_output", agent.name);
+        let request = ChatRequest {
+            model,
+            spec: &agent.model,
+            system: &agent.system,
+            messages,
+            tools: &agent.tool_specs,
+            output_schema: agent
+                .output_schema
+                .as_ref()
+                .map(|(document, _)| (schema_name.as_str(), document)),
+        };
+        let started_at = SystemTime::now();
+        let result = provider::chat(
+            services,
+            agent.model.provider,
+            &request,
+            place.frame.limit.until,
+        )
+        .await;
+        match result {
+            Ok(reply) => {
+                lock(&self.shared.llm_calls).push(LlmCall {
+                    model: model.to_owned(),
+                    provider: agent.model.provider.name().to_owned(),
+                    agent: agent.name.clone(),
+                    prompt_tokens: reply.usage.prompt_tokens,
+                    completion_tokens: reply.usage.completion_tokens,
+                    total_tokens: reply.usage.total_tokens,
+                    cached_tokens: reply.usage.cached_tokens,
+                    started_at,
+                    ended_at: SystemTime::now(),
+                });
+                Ok(reply)
+            }
+            Err(ProviderError::Configuration(message)) => Err(Stop::Fault(
+                WorkflowError::configuration(place.instance, message),
+            )),
+            Err(ProviderError::Communication(failure)) => {
+                Err(Stop::Fault(failure.into_error(place.instance)))
+            }
+        }
+    }
+
+    /// Answers one tool call: the tool message's content, and the handoff it asks for.
+    async fn tool_call(
+        &self,
+        call: &AgentsCall,
+        agent: &Agent,
+        tool_call: &ToolCall,
+        conversation: &mut Conversation,
+        place: Place<'_>,
+    ) -> Result<(String, Option<Target>), Stop> {
+        let name = &tool_call.function.name;
+        if let Some(transfer) = agent.transfers.iter().find(|t| &t.tool == name) {
+            let to = match transfer.target {
+                Target::Agent(index) => call
+                    .agents
+                    .get(index)
+                    .map_or("another agent", |a| a.name.as_str()),
+                Target::User => "the user",
+                Target::Terminate => "the end of the conversation",
+            };
+            return Ok((
+                json!({ "result": format!("Transferred to {to}.") }).to_string(),
+                Some(transfer.target),
+            ));
+        }
+        let Some(tool) = agent.tools.iter().find(|t| &t.name == name) else {
+            return Ok((
+                tool_error(&WorkflowError::validation(
+                    place.instance,
+                    format!(
+                        "there is no tool named `{name}` available to agent `{}`",
+                        agent.name
+                    ),
+                )),
+                None,
+            ));
+        };
+        let Some(function) = self.workflow.functions.get(tool.function) else {
+            return Err(Stop::Fault(WorkflowError::runtime(
+                place.instance,
+                format!("the function of tool `{name}` is missing"),
+            )));
+        };
+        let arguments: Value = match serde_json::from_str(&tool_call.function.arguments) {
+            Ok(arguments) => arguments,
+            Err(e) => {
+                return Ok((
+                    tool_error(&WorkflowError::validation(
+                        &function.reference,
+                        format!("the arguments are not JSON: {e}"),
+                    )),
+                    None,
+                ))
+            }
+        };
+        if let Some(schema) = &function.input.schema {
+            if let Err(message) = schema.validate(&arguments) {
+                return Ok((
+                    tool_error(&WorkflowError::validation(
+                        &function.reference,
+                        format!("the arguments do not match the tool's input schema: {message}"),
+                    )),
+                    None,
+                ));
+            }
+        }
+        let depth = self.deeper(place.frame, place.instance)?;
+        let inner = Frame {
+            locals: &[],
+            limit: place.frame.limit,
+            depth,
+        };
+        let output = match self.task_boxed(function, from_json(arguments), inner).await {
+            Ok((output, _flow)) => output,
+            Err(Stop::Fault(error)) => return Ok((tool_error(&error), None)),
+            Err(stop) => return Err(stop),
+        };
+        let mut output = match to_json(&output) {
+            Ok(output) => output,
+            Err(message) => {
+                return Ok((
+                    tool_error(&WorkflowError::expression(
+                        &function.reference,
+                        format!("the tool's output is not JSON: {message}"),
+                    )),
+                    None,
+                ))
+            }
+        };
+        if let Value::Object(fields) = &mut output {
+            if let Some(Value::Object(_)) = fields.get("context_variables") {
+                if let Some(Value::Object(updates)) = fields.remove("context_variables") {
+                    conversation.context_variables.extend(updates);
+                }
+            }
+        }
+        Ok((output.to_string(), None))
+    }
+}
+
+/// A tool's failure as the model sees it: `{"error": <the DSL error>}`.
+fn tool_error(error: &WorkflowError) -> String {
+    json!({ "error": error }).to_string()
+}
+
+/// `text` without a Markdown code fence around it (models sometimes fence JSON).
+fn without_fences(text: &str) -> &str {
+    let trimmed = text.trim();
+    let Some(rest) = trimmed.strip_prefix("```") else {
+        return trimmed;
+    };
+    let rest = rest.strip_suffix("```").unwrap_or(rest);
+    // Drop the info string (`json`) on the opening line.
+    match rest.split_once('\n') {
+        Some((info, body)) if !info.trim_start().starts_with(['{', '[']) => body.trim(),
+        _ => rest.trim(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_fences;
+
+    #[test]
+    fn fences_are_stripped_from_json_replies() {
+        assert_eq!(without_fences(" {\"a\":1} "), "{\"a\":1}");
+        assert_eq!(without_fences("```json\n{\"a\":1}\n```"), "{\"a\":1}");
+        assert_eq!(without_fences("```\n[1]\n```"), "[1]");
+        assert_eq!(without_fences("```{\"a\":1}```"), "{\"a\":1}");
+    }
+}
