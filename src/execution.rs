@@ -202,6 +202,17 @@ impl App {
                 continuation.max_bytes,
             )
         });
+        if sealer.is_none() {
+            for workflow in registry.workflows().filter(|w| w.can_wait()) {
+                // Not a failure: the deployment may not need waiting; the run says so if it does.
+                warn!(
+                    workflow = %workflow.id(),
+                    "this workflow can hand a conversation back to the user, but \
+                     MOZAIKS_CONTINUATION_KEY is not set: its runs that would wait fault with a \
+                     configuration error until a key is configured"
+                );
+            }
+        }
         Ok(App {
             verifier,
             registry,

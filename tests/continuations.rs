@@ -1,10 +1,11 @@
 //! Black-box tests of continuations (CONTRACT §2a) through the built `bootstrap`, configured as
 //! `make run` configures it (dev/local.env, with its development continuation key).
 //!
-//! No bundled workflow can end `waiting` yet, so these drive what the host decides on its own:
-//! continuations sealed here with the development key (authentic, bound to the caller) that the
-//! workflow cannot resume, forged, foreign and expired ones, both entry points, and a bad key at
-//! init. The waiting → resume round trip comes with agent tasks.
+//! These drive what the host decides on its own, against the bundled `hello` (which never
+//! waits): continuations sealed here with the development key (authentic, bound to the caller)
+//! that the workflow cannot resume, forged, foreign and expired ones, both entry points, and a
+//! bad key at init. The waiting → resume round trip of an agent conversation, and refusals of
+//! its real continuations, are in tests/agents_blackbox.rs.
 
 #[path = "support/function.rs"]
 mod function;

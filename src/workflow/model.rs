@@ -74,6 +74,16 @@ impl Workflow {
     pub fn source(&self) -> &Path {
         &self.source
     }
+
+    /// Whether a run of this workflow can end `waiting`: a task of its top-level `do` is an
+    /// agents conversation that can hand back to the user (the only place a run may wait, as
+    /// checked at load). A host needs a continuation key to let such a run wait.
+    pub fn can_wait(&self) -> bool {
+        self.tasks.tasks.iter().any(|task| match &task.kind {
+            TaskKind::Agents(call) => call.waits_at.is_some(),
+            _ => false,
+        })
+    }
 }
 
 impl std::fmt::Debug for Workflow {

@@ -198,6 +198,14 @@ impl Registry {
             .flatten()
             .flat_map(|family| family.versions.iter().map(|w| w.id()))
     }
+
+    /// All loaded workflows, in the order of [`Registry::ids`].
+    pub fn workflows(&self) -> impl Iterator<Item = &Workflow> {
+        self.by_name
+            .values()
+            .flatten()
+            .flat_map(|family| family.versions.iter().map(|w| w.as_ref()))
+    }
 }
 
 /// Where one bundled workflow comes from.

@@ -662,6 +662,19 @@ async fn a_state_from_another_workflow_or_definition_is_refused() {
     assert_eq!(standin.requests().len(), 1);
 }
 
+#[test]
+fn only_a_conversation_that_can_hand_back_to_the_user_makes_a_workflow_able_to_wait() {
+    let options = EngineOptions::default();
+    assert!(load_with(DESK, &options).can_wait());
+    // Agents that only hand off between themselves and terminate never wait.
+    assert!(!load_with(SUPPORT, &options).can_wait());
+    assert!(!load_with(
+        &DESK.replace("after_work: user", "after_work: terminate"),
+        &options
+    )
+    .can_wait());
+}
+
 #[tokio::test]
 async fn a_resume_without_a_reply_faults() {
     let standin = OpenAiStandIn::start(vec![text("Which order?", usage(1, 1, 0))]);
