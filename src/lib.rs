@@ -15,7 +15,8 @@
 //!   configuration only.
 //! - [`workflow`]: the Serverless Workflow DSL 1.0 engine (loading, validation, jq expressions,
 //!   task runners). It knows nothing of Lambda, JWT or EventBridge.
-//! - [`usage`]: metering and the usage events of CONTRACT §7, and the sinks that deliver them.
+//! - [`usage`]: metering and the usage events of CONTRACT §7, and the sink that delivers them
+//!   together with the CloudEvents workflows emit (`MOZAIKS_WORKFLOW_EVENT_BUS`).
 //! - [`execution`]: verify → resolve → run → meter → emit → result, for one invocation.
 //! - [`problem`]: the runtime's rejections as RFC 9457 problem details.
 //! - [`time`]: wall-clock helpers (RFC 3339 timestamps).
