@@ -391,7 +391,10 @@ mod tests {
     fn workflow_events_have_a_bus_of_their_own() {
         let c = config(&with(&[
             ("MOZAIKS_USAGE_EVENT_BUS", "usage"),
-            ("MOZAIKS_WORKFLOW_EVENT_BUS", "arn:aws:events:eu-west-1:123456789012:event-bus/app"),
+            (
+                "MOZAIKS_WORKFLOW_EVENT_BUS",
+                "arn:aws:events:eu-west-1:123456789012:event-bus/app",
+            ),
         ]))
         .unwrap();
         assert_eq!(

@@ -146,10 +146,7 @@ mod tests {
             Some(Duration::new(951_782_400, 7))
         );
         // Offsets move the instant; more than nine fraction digits are cut to nanoseconds.
-        assert_eq!(
-            at("2026-11-25T00:52:21+02:00"),
-            at("2026-11-24T22:52:21Z")
-        );
+        assert_eq!(at("2026-11-25T00:52:21+02:00"), at("2026-11-24T22:52:21Z"));
         assert_eq!(
             at("2026-11-24T20:52:21.5-02:00"),
             Some(Duration::from_millis(1_795_560_741_500))

@@ -223,7 +223,11 @@ fn workflow_events_go_to_an_optional_bus_the_function_may_put_on_and_no_other() 
         .into_iter()
         .filter(|p| p.get("Fn::If").is_some())
         .collect();
-    assert_eq!(conditional.len(), 1, "one conditional policy: {conditional:?}");
+    assert_eq!(
+        conditional.len(),
+        1,
+        "one conditional policy: {conditional:?}"
+    );
     let branches = conditional[0]["Fn::If"].as_array().expect("Fn::If list");
     assert_eq!(branches[0], "HasWorkflowEventBus");
     assert_eq!(branches[2], ref_to("AWS::NoValue"));

@@ -131,12 +131,18 @@ fn check_cloud_event(detail: &Value, type_: &str, order: u64, execution_id: &str
     match type_ {
         PLACED => {
             assert_eq!(detail["id"], format!("{execution_id}/placed"));
-            assert_eq!(detail["data"], json!({ "order": order, "app_id": "app-42" }));
+            assert_eq!(
+                detail["data"],
+                json!({ "order": order, "app_id": "app-42" })
+            );
             assert!(detail["time"].as_str().is_some_and(|t| t.ends_with('Z')));
         }
         SHIPPED => {
             assert_eq!(detail["time"], "2026-11-24T23:52:21.250+01:00");
-            assert_eq!(detail["carrier"], "mozaiks-post", "extension attributes are kept");
+            assert_eq!(
+                detail["carrier"], "mozaiks-post",
+                "extension attributes are kept"
+            );
             assert_eq!(detail["data"], json!({ "order": order }));
         }
         other => panic!("unexpected type {other}"),
@@ -175,7 +181,10 @@ fn a_consumer_of_the_workflow_bus_receives_each_emitted_cloud_event() {
     for message in &messages {
         let detail = &message["detail"];
         let type_ = message["detail-type"].as_str().unwrap();
-        assert_eq!(message["source"], ORDERS, "Source is the CloudEvent's source");
+        assert_eq!(
+            message["source"], ORDERS,
+            "Source is the CloudEvent's source"
+        );
         assert_eq!(detail["type"], type_, "DetailType is the CloudEvent's type");
         let order = detail["data"]["order"].as_u64().unwrap();
         let execution_id = executions
@@ -297,12 +306,19 @@ fn with_only_a_usage_bus_workflow_events_stay_on_stdout() {
 
 /// Runs `request(7)` against a stand-in holding both buses, prepared by `prepare`; returns
 /// the function (for its stdout), the stand-in and the response.
-fn against_standin(script: Vec<Reply>, prepare: impl FnOnce(&StandIn)) -> (Function, StandIn, Value) {
+fn against_standin(
+    script: Vec<Reply>,
+    prepare: impl FnOnce(&StandIn),
+) -> (Function, StandIn, Value) {
     let standin = StandIn::start(script).expect("stand-in");
     prepare(&standin);
     let f = Function::start(&env(Some(&standin.endpoint()), true, true));
     let r = f.invoke(&request(7));
-    assert!(standin.protocol_errors().is_empty(), "{:?}", standin.protocol_errors());
+    assert!(
+        standin.protocol_errors().is_empty(),
+        "{:?}",
+        standin.protocol_errors()
+    );
     (f, standin, r)
 }
 
@@ -416,7 +432,11 @@ fn an_emitted_event_eventbridge_could_not_take_is_reported_not_dropped() {
     let undelivered = &delivery.undelivered[0];
     assert_eq!(undelivered.stream, Stream::Workflow);
     assert_eq!(undelivered.event_id, "bad-1");
-    assert!(undelivered.error.contains("`source`"), "{}", undelivered.error);
+    assert!(
+        undelivered.error.contains("`source`"),
+        "{}",
+        undelivered.error
+    );
 }
 
 #[test]
@@ -429,9 +449,10 @@ fn the_function_refuses_to_start_with_a_workflow_bus_but_no_credentials() {
     let init = f.api.wait_init_error(WAIT).expect("init error reported");
     let body: Value = serde_json::from_slice(&init.body).unwrap();
     assert!(
-        body["errorMessage"].as_str().unwrap().starts_with(
-            "AWS_ACCESS_KEY_ID: is not set, and MOZAIKS_WORKFLOW_EVENT_BUS is"
-        ),
+        body["errorMessage"]
+            .as_str()
+            .unwrap()
+            .starts_with("AWS_ACCESS_KEY_ID: is not set, and MOZAIKS_WORKFLOW_EVENT_BUS is"),
         "{body}"
     );
     assert!(f.process.wait_exit(WAIT).is_some());

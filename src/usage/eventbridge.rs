@@ -425,9 +425,9 @@ mod tests {
             .collect();
         let e = AwsSettings::from_lookup(lookup(&no_key), BUS_VARIABLE).unwrap_err();
         assert_eq!(e.variable, "AWS_SECRET_ACCESS_KEY");
-        assert!(e.to_string().starts_with(
-            "AWS_SECRET_ACCESS_KEY: is not set, and MOZAIKS_WORKFLOW_EVENT_BUS is"
-        ));
+        assert!(e
+            .to_string()
+            .starts_with("AWS_SECRET_ACCESS_KEY: is not set, and MOZAIKS_WORKFLOW_EVENT_BUS is"));
         let bad = with(&[("AWS_ENDPOINT_URL_EVENTBRIDGE", "localhost:4566")]);
         let e = AwsSettings::from_lookup(lookup(&bad), BUS_VARIABLE).unwrap_err();
         assert_eq!(e.variable, "AWS_ENDPOINT_URL_EVENTBRIDGE");

@@ -141,7 +141,10 @@ impl StandIn {
     /// EventBridge's rules when the code is, e.g., `AccessDeniedException`), whatever the script
     /// says for the rest of its call.
     pub fn refuse_bus(&self, bus: &str, code: &'static str) {
-        self.shared.state().refused_buses.push((bus.to_owned(), code));
+        self.shared
+            .state()
+            .refused_buses
+            .push((bus.to_owned(), code));
     }
 
     /// The endpoint URL to give the SDK (`AWS_ENDPOINT_URL`).
