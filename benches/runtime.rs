@@ -1,6 +1,8 @@
 //! In-process benchmarks (criterion): one execution's hot path without Lambda —
-//! verify (ES256) + resolve + run the sample workflow + build its usage event — and the
-//! engine's per-task overhead. Run by `make bench`; figures land in BENCHMARKS.md.
+//! verify (ES256) + resolve + run the sample workflow + build its usage event — the engine's
+//! per-task overhead (`set`, `switch`), `for` over 1k/10k/100k items (per-item time shows
+//! whether it is linear), and load+compile of the bundle. Run by `make bench`; figures land in
+//! BENCHMARKS.md. One group: `cargo bench --bench runtime -- engine/for`.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -112,36 +114,91 @@ fn execution(c: &mut Criterion) {
     });
 }
 
-/// Per-task overhead of `set`: a workflow of 100 `set` tasks, reported per task.
+/// A workflow of the given `do` list (YAML).
+fn workflow(name: &str, tasks: &str) -> Workflow {
+    let doc = format!(
+        "document: {{ dsl: '1.0.0', namespace: bench, name: {name}, version: '1.0.0' }}\ndo:\n{tasks}"
+    );
+    Workflow::parse(Path::new("bench.yaml"), &doc).unwrap()
+}
+
+/// Per-task overhead of `set` and `switch`: workflows of 100 such tasks, reported per task
+/// (criterion's throughput: tasks/s).
 fn engine(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
         .unwrap();
-    let mut doc = String::from(
-        "document: { dsl: '1.0.0', namespace: bench, name: sets, version: '1.0.0' }\ndo:\n",
-    );
-    for i in 0..100 {
-        doc.push_str(&format!(
-            "  - t{i}:\n      set:\n        n: '${{ .n + 1 }}'\n"
-        ));
-    }
-    let workflow = Workflow::parse(Path::new("sets.yaml"), &doc).unwrap();
     let info = ExecutionInfo {
         execution_id: "e".into(),
         claims: json!({}),
     };
+    let sets: String = (0..100)
+        .map(|i| format!("  - t{i}:\n      set:\n        n: '${{ .n + 1 }}'\n"))
+        .collect();
+    let sets = workflow("sets", &sets);
+    // Each switch evaluates one `when` that does not match, then takes its default case.
+    let switches: String = (0..100)
+        .map(|i| {
+            format!(
+                "  - w{i}:\n      switch:\n        - negative:\n            when: '${{ .n < 0 }}'\n            then: exit\n        - otherwise:\n            then: continue\n"
+            )
+        })
+        .collect();
+    let switches = workflow("switches", &switches);
+    assert_eq!(
+        run_once(&rt, &switches, json!({"n": 0}), &info),
+        json!({"n": 0}),
+        "every switch takes its default case"
+    );
+
     let mut group = c.benchmark_group("engine");
     group.throughput(criterion::Throughput::Elements(100));
     group.bench_function("set_task_x100", |b| {
-        b.iter(|| run_once(&rt, &workflow, json!({"n": 0}), &info))
+        b.iter(|| run_once(&rt, &sets, json!({"n": 0}), &info))
+    });
+    group.bench_function("switch_task_x100", |b| {
+        b.iter(|| run_once(&rt, &switches, json!({"n": 0}), &info))
     });
     group.finish();
+
+    // `for` over N items, one `set` per item: the time per item should not grow with N.
+    let mut group = c.benchmark_group("engine/for");
+    group.sample_size(10);
+    for items in [1_000u64, 10_000, 100_000] {
+        let looped = workflow(
+            "loop",
+            &format!(
+                "  - l:\n      for:\n        in: '${{ [range({items})] }}'\n      do:\n        - add:\n            set:\n              n: '${{ .n + $item }}'\n"
+            ),
+        );
+        let sum = items * (items - 1) / 2;
+        assert_eq!(
+            run_once(&rt, &looped, json!({"n": 0}), &info),
+            json!({"n": sum})
+        );
+        group.throughput(criterion::Throughput::Elements(items));
+        group.bench_function(criterion::BenchmarkId::from_parameter(items), |b| {
+            b.iter(|| run_once(&rt, &looped, json!({"n": 0}), &info))
+        });
+    }
+    group.finish();
+}
+
+/// Load and compile the bundle (`Registry::load_dir` on workflows/: read, parse, validate,
+/// compile every jq expression), as the function does at init.
+fn load(c: &mut Criterion) {
+    let dir = root().join("workflows");
+    let count = Registry::load_dir(&dir).unwrap().len();
+    assert!(count >= 1, "workflows/ bundles at least one workflow");
+    c.bench_function("load/bundle", |b| {
+        b.iter(|| Registry::load_dir(black_box(&dir)).unwrap())
+    });
 }
 
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = execution, engine
+    targets = execution, engine, load
 }
 criterion_main!(benches);

@@ -38,6 +38,9 @@ pub struct Config {
     pub workflows_dir: PathBuf,
     /// Where usage events go.
     pub usage: UsageConfig,
+    /// EventBridge bus (name or ARN) for the CloudEvents workflows emit; `None` writes them to
+    /// stdout.
+    pub workflow_event_bus: Option<String>,
     /// Largest execution input accepted (direct `input`, or the HTTP body once decoded).
     pub max_input_bytes: usize,
     /// Time kept back from the invocation deadline so that usage can still be emitted.
@@ -203,6 +206,14 @@ impl Config {
         };
 
         let event_bus = get("MOZAIKS_USAGE_EVENT_BUS").map(|s| s.trim().to_owned());
+        let workflow_event_bus = get("MOZAIKS_WORKFLOW_EVENT_BUS").map(|s| s.trim().to_owned());
+        if workflow_event_bus.is_some() && workflow_event_bus == event_bus {
+            return Err(err(
+                "MOZAIKS_WORKFLOW_EVENT_BUS",
+                "names the usage event bus (MOZAIKS_USAGE_EVENT_BUS): give workflow events a bus \
+                 of their own, so that an emitted event can never pass for a usage event",
+            ));
+        }
         let source = get("MOZAIKS_USAGE_SOURCE")
             .map(|s| s.trim().to_owned())
             .unwrap_or_else(|| DEFAULT_USAGE_SOURCE.to_owned());
@@ -268,6 +279,7 @@ impl Config {
             },
             workflows_dir,
             usage: UsageConfig { event_bus, source },
+            workflow_event_bus,
             max_input_bytes,
             usage_reserve: Duration::from_millis(usage_reserve_ms),
             continuation,
@@ -404,6 +416,7 @@ mod tests {
         assert_eq!(c.workflows_dir, PathBuf::from("workflows"));
         assert_eq!(c.usage.source, DEFAULT_USAGE_SOURCE);
         assert!(c.usage.event_bus.is_none());
+        assert!(c.workflow_event_bus.is_none());
         assert_eq!(c.max_input_bytes, DEFAULT_MAX_INPUT_BYTES);
         assert!(c.continuation.key.is_none());
         assert!(c.continuation.previous_keys.is_empty());
@@ -591,6 +604,13 @@ mod tests {
                 "MOZAIKS_MAX_INPUT_BYTES",
             ),
             (
+                with(&[
+                    ("MOZAIKS_USAGE_EVENT_BUS", "shared"),
+                    ("MOZAIKS_WORKFLOW_EVENT_BUS", " shared "),
+                ]),
+                "MOZAIKS_WORKFLOW_EVENT_BUS",
+            ),
+            (
                 with(&[("MOZAIKS_CONTINUATION_KEY", "short")]),
                 "MOZAIKS_CONTINUATION_KEY",
             ),
@@ -611,6 +631,24 @@ mod tests {
             assert_eq!(e.variable, variable, "{e}");
             assert!(e.to_string().starts_with(variable));
         }
+    }
+
+    #[test]
+    fn workflow_events_have_a_bus_of_their_own() {
+        let c = config(&with(&[
+            ("MOZAIKS_USAGE_EVENT_BUS", "usage"),
+            (
+                "MOZAIKS_WORKFLOW_EVENT_BUS",
+                "arn:aws:events:eu-west-1:123456789012:event-bus/app",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.workflow_event_bus.as_deref(),
+            Some("arn:aws:events:eu-west-1:123456789012:event-bus/app")
+        );
+        let c = config(&with(&[("MOZAIKS_WORKFLOW_EVENT_BUS", "  ")])).unwrap();
+        assert!(c.workflow_event_bus.is_none(), "empty counts as unset");
     }
 
     #[test]

@@ -169,7 +169,7 @@ struct Settled {
 
 impl App {
     /// Builds the app from configuration: parses keys, loads and compiles every workflow, and
-    /// builds the usage sink (with a bus: the EventBridge client, its connection opened).
+    /// builds the event sink (with a bus: the EventBridge client, its connection opened).
     pub async fn new(config: Config) -> Result<App, InitError> {
         let jwks_origin = config.jwks_origin.clone();
         let verifier = Verifier::new(config.auth).map_err(|e| {
@@ -190,9 +190,13 @@ impl App {
                         config.workflows_dir.display()
                     ))
                 })?;
-        let sink = Sink::from_config(&config.usage, |name| std::env::var(name).ok())
-            .await
-            .map_err(|e| InitError(e.to_string()))?;
+        let sink = Sink::from_config(
+            &config.usage,
+            config.workflow_event_bus.as_deref(),
+            |name| std::env::var(name).ok(),
+        )
+        .await
+        .map_err(|e| InitError(e.to_string()))?;
         let continuation = config.continuation;
         let sealer = continuation.key.map(|key| {
             Sealer::new(
@@ -377,9 +381,12 @@ impl App {
             Ok(event) => events.push(event),
             Err(e) => warn!(error = %e, "could not build the usage event"),
         }
-        // Delivery finishes before the response is returned (Lambda freezes the process once it
-        // is sent); what it reports is logged by the sink and never changes the result.
-        self.sink.emit(&events, invocation.deadline).await;
+        // The workflow's emitted CloudEvents and the usage events go out in one delivery, which
+        // finishes before the response is returned (Lambda freezes the process once it is
+        // sent); what it reports is logged by the sink and never changes the result.
+        self.sink
+            .emit(&run.events, &events, invocation.deadline)
+            .await;
         info!(
             status = status.as_str(),
             workflow = %workflow.id().name,

@@ -15,7 +15,8 @@
 //!   configuration only.
 //! - [`workflow`]: the Serverless Workflow DSL 1.0 engine (loading, validation, jq expressions,
 //!   task runners). It knows nothing of Lambda, JWT or EventBridge.
-//! - [`usage`]: metering and the usage events of CONTRACT §7, and the sinks that deliver them.
+//! - [`usage`]: metering and the usage events of CONTRACT §7, and the sink that delivers them
+//!   together with the CloudEvents workflows emit (`MOZAIKS_WORKFLOW_EVENT_BUS`).
 //! - [`continuation`]: the sealed state of a `waiting` execution, handed to the caller and
 //!   opened (checked, bound to workflow and caller) when it comes back.
 //! - [`execution`]: verify → resolve → run → meter → emit → result, for one invocation.

@@ -190,6 +190,68 @@ fn function_may_only_put_usage_events_on_the_usage_bus_and_write_its_logs() {
 }
 
 #[test]
+fn workflow_events_go_to_an_optional_bus_the_function_may_put_on_and_no_other() {
+    let template = template();
+    let parameters = &template["Parameters"];
+    assert_eq!(parameters["CreateWorkflowEventBus"]["Default"], "false");
+    assert_eq!(parameters["WorkflowEventBusName"]["Default"], "");
+    assert!(
+        template["Rules"]["OneWorkflowEventBus"].is_object(),
+        "creating a bus and naming one must not both be allowed"
+    );
+
+    // The bus, only when asked for.
+    let bus = resource(template, "WorkflowEventBus");
+    assert_eq!(bus["Type"], "AWS::Events::EventBus");
+    assert_eq!(bus["Condition"], "CreatesWorkflowEventBus");
+
+    // The variable: the created bus, or the named one, or unset.
+    let variables =
+        &resource(template, "MozaiksRuntimeFunction")["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        variables["MOZAIKS_WORKFLOW_EVENT_BUS"],
+        json!({ "Fn::If": [
+            "CreatesWorkflowEventBus",
+            { "Ref": "WorkflowEventBus" },
+            { "Fn::If": ["NamesWorkflowEventBus", { "Ref": "WorkflowEventBusName" }, { "Ref": "AWS::NoValue" }] }
+        ] })
+    );
+
+    // The role: PutEvents on exactly that bus, only when there is one.
+    let role = &resource(template, "MozaiksRuntimeRole")["Properties"];
+    let conditional: Vec<&Value> = one_or_many(&role["Policies"])
+        .into_iter()
+        .filter(|p| p.get("Fn::If").is_some())
+        .collect();
+    assert_eq!(
+        conditional.len(),
+        1,
+        "one conditional policy: {conditional:?}"
+    );
+    let branches = conditional[0]["Fn::If"].as_array().expect("Fn::If list");
+    assert_eq!(branches[0], "HasWorkflowEventBus");
+    assert_eq!(branches[2], ref_to("AWS::NoValue"));
+    let statements = one_or_many(&branches[1]["PolicyDocument"]["Statement"]);
+    assert_eq!(statements.len(), 1, "{statements:?}");
+    let statement = statements[0];
+    assert_eq!(statement["Effect"], "Allow");
+    assert_eq!(statement["Action"], "events:PutEvents");
+    assert_eq!(
+        statement["Resource"],
+        json!({ "Fn::If": [
+            "CreatesWorkflowEventBus",
+            arn_of("WorkflowEventBus"),
+            { "Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${WorkflowEventBusName}" }
+        ] })
+    );
+    let conditions = &template["Conditions"];
+    assert_eq!(
+        conditions["HasWorkflowEventBus"],
+        json!({ "Fn::Or": [{ "Condition": "CreatesWorkflowEventBus" }, { "Condition": "NamesWorkflowEventBus" }] })
+    );
+}
+
+#[test]
 fn usage_rule_delivers_to_the_billing_queue_with_dead_letter_queues() {
     let template = template();
     let rule = &resource(template, "UsageToBillingRule")["Properties"];

@@ -179,7 +179,7 @@ fn k_executions_put_exactly_k_execution_events_on_the_bus() {
     // Nothing went to stdout instead; every delivery was logged with its latency.
     assert!(f.lines(UNDELIVERED, 0).is_empty());
     assert!(f.lines(STDOUT_EVENT, 0).is_empty());
-    let delivered = f.logs("usage events delivered");
+    let delivered = f.logs("events delivered");
     assert_eq!(delivered.len(), k, "{delivered:?}");
     let delivery_ms: Vec<f64> = delivered
         .iter()
@@ -510,7 +510,7 @@ fn the_client_is_built_once_and_its_connection_reused_across_invocations() {
         without_bus.push(run_time);
     }
     let delivery_ms: Vec<f64> = f
-        .logs("usage events delivered")
+        .logs("events delivered")
         .iter()
         .map(|l| l["fields"]["delivery_ms"].as_f64().unwrap())
         .collect();
@@ -567,7 +567,7 @@ fn emit_through_library(endpoint: &str, events: &[UsageEvent]) -> Delivery {
         .expect("tokio runtime");
     runtime.block_on(async {
         let sink = sink_for(endpoint).await;
-        sink.emit(events, SystemTime::now() + Duration::from_secs(10))
+        sink.emit(&[], events, SystemTime::now() + Duration::from_secs(10))
             .await
     })
 }
@@ -586,7 +586,7 @@ async fn sink_for(endpoint: &str) -> Sink {
     ]
     .into_iter()
     .collect();
-    Sink::from_config(&config, |name| vars.get(name).cloned())
+    Sink::from_config(&config, None, |name| vars.get(name).cloned())
         .await
         .expect("sink")
 }

@@ -1,7 +1,9 @@
-//! Getting usage entries into EventBridge: PutEvents batches, retries with backoff, the deadline.
+//! Getting entries into EventBridge: PutEvents batches, retries with backoff, the deadline.
 //!
 //! This module knows EventBridge's limits and the retry rules of CONTRACT §7, not the SDK: one
 //! PutEvents call is a [`PutEvents`] (the SDK client in production, a script in the tests).
+//! Every entry names its own bus and `Source`, so usage events and workflow events go out in
+//! the same calls.
 //!
 //! - Batches: consecutive entries, at most [`MAX_ENTRIES_PER_CALL`] and [`MAX_CALL_BYTES`] per
 //!   call by EventBridge's entry-size rule ([`entry_size`]). An entry over the limit on its own
@@ -36,16 +38,43 @@ pub fn entry_size(source: &str, detail_type: &str, detail: &str, has_time: bool)
 /// One entry to deliver: what a [`PutEvents`] needs to send it, and its size.
 #[derive(Debug, Clone, Copy)]
 pub struct Entry<'a> {
-    /// The detail's `event_id` (for the record; EventBridge does not read it).
+    /// The event's own id (a usage event's `event_id`, a CloudEvent's `id`; for the record,
+    /// EventBridge does not read it).
     pub event_id: &'a str,
+    /// `EventBusName` (name or ARN).
+    pub bus: &'a str,
+    /// `Source`.
+    pub source: &'a str,
     /// `DetailType`.
     pub detail_type: &'a str,
     /// `Detail`, serialized JSON.
     pub detail: &'a str,
-    /// `Time`.
-    pub time: SystemTime,
+    /// `Time`; without it EventBridge stamps the time it received the entry.
+    pub time: Option<SystemTime>,
     /// Size by [`entry_size`].
     pub size: usize,
+}
+
+impl<'a> Entry<'a> {
+    /// An entry, its size computed by [`entry_size`].
+    pub fn new(
+        event_id: &'a str,
+        bus: &'a str,
+        source: &'a str,
+        detail_type: &'a str,
+        detail: &'a str,
+        time: Option<SystemTime>,
+    ) -> Entry<'a> {
+        Entry {
+            event_id,
+            bus,
+            source,
+            detail_type,
+            detail,
+            time,
+            size: entry_size(source, detail_type, detail, time.is_some()),
+        }
+    }
 }
 
 /// How one entry of an answered call fared.
@@ -419,12 +448,15 @@ mod tests {
             self.ids
                 .iter()
                 .zip(&self.details)
-                .map(|(id, detail)| Entry {
-                    event_id: id,
-                    detail_type: "mozaiks.usage.llm",
-                    detail,
-                    time: SystemTime::UNIX_EPOCH,
-                    size: entry_size("mozaiks.runtime", "mozaiks.usage.llm", detail, true),
+                .map(|(id, detail)| {
+                    Entry::new(
+                        id,
+                        "bus",
+                        "mozaiks.runtime",
+                        "mozaiks.usage.llm",
+                        detail,
+                        Some(SystemTime::UNIX_EPOCH),
+                    )
                 })
                 .collect()
         }

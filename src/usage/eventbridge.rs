@@ -1,5 +1,6 @@
-//! The EventBridge client of the usage sink: built once at init from the Lambda environment,
-//! one PutEvents call at a time for [`super::delivery`].
+//! The EventBridge client of the sink: built once at init from the Lambda environment, one
+//! PutEvents call at a time for [`super::delivery`]. Usage events and workflow events share it
+//! (each entry names its own bus and `Source`).
 //!
 //! Lambda gives a function its role's credentials and its region as environment variables
 //! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`), and they do
@@ -93,9 +94,11 @@ impl fmt::Debug for AwsSettings {
 
 impl AwsSettings {
     /// Reads the Lambda environment through `lookup` (a variable name → its value); empty
-    /// values count as unset.
+    /// values count as unset. `needed_by` is the variable that asked for EventBridge (a bus),
+    /// named in the errors.
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
+        needed_by: &str,
     ) -> Result<AwsSettings, SettingsError> {
         let get = |name: &str| {
             lookup(name)
@@ -105,19 +108,21 @@ impl AwsSettings {
         let needed = |name: &'static str| {
             get(name).ok_or_else(|| SettingsError {
                 variable: name,
-                message: "is not set, and MOZAIKS_USAGE_EVENT_BUS is: EventBridge delivery needs \
-                          the function's credentials and region (Lambda sets them; elsewhere set \
-                          AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION)"
-                    .to_owned(),
+                message: format!(
+                    "is not set, and {needed_by} is: EventBridge delivery needs the function's \
+                     credentials and region (Lambda sets them; elsewhere set AWS_ACCESS_KEY_ID, \
+                     AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION)"
+                ),
             })
         };
         let region = match get("AWS_REGION") {
             Some(region) => region,
             None => get("AWS_DEFAULT_REGION").ok_or_else(|| SettingsError {
                 variable: "AWS_REGION",
-                message: "is not set (nor AWS_DEFAULT_REGION), and MOZAIKS_USAGE_EVENT_BUS is: \
-                          set the region of the usage event bus"
-                    .to_owned(),
+                message: format!(
+                    "is not set (nor AWS_DEFAULT_REGION), and {needed_by} is: set the region of \
+                     the event bus"
+                ),
             })?,
         };
         let access_key_id = needed("AWS_ACCESS_KEY_ID")?;
@@ -158,17 +163,15 @@ impl AwsSettings {
     }
 }
 
-/// The EventBridge side of the usage sink: a client, the bus and the `Source` of every entry.
+/// The EventBridge side of the sink: one SDK client for every bus the entries name.
 #[derive(Debug, Clone)]
 pub struct EventBridge {
     client: Client,
-    bus: String,
-    source: String,
 }
 
 impl EventBridge {
     /// Builds the client (its HTTPS connector and trust roots included). No request is made.
-    pub fn new(settings: AwsSettings, bus: String, source: String) -> EventBridge {
+    pub fn new(settings: AwsSettings) -> EventBridge {
         let credentials = Credentials::new(
             settings.access_key_id,
             settings.secret_access_key,
@@ -191,19 +194,7 @@ impl EventBridge {
         }
         EventBridge {
             client: Client::from_conf(config.build()),
-            bus,
-            source,
         }
-    }
-
-    /// The bus entries are put on (name or ARN).
-    pub fn bus(&self) -> &str {
-        &self.bus
-    }
-
-    /// The `Source` of every entry.
-    pub fn source(&self) -> &str {
-        &self.source
     }
 
     /// Opens the connection (DNS, TCP, TLS) at init, so that the first invocation's delivery
@@ -230,11 +221,11 @@ impl EventBridge {
             Ok(Err(e)) => tracing::warn!(
                 elapsed_ms,
                 error = %DisplayErrorContext(&e),
-                "could not reach EventBridge at init; usage delivery will try per invocation"
+                "could not reach EventBridge at init; event delivery will try per invocation"
             ),
             Err(_) => tracing::warn!(
                 elapsed_ms,
-                "EventBridge did not answer at init; usage delivery will try per invocation"
+                "EventBridge did not answer at init; event delivery will try per invocation"
             ),
         }
     }
@@ -267,11 +258,11 @@ impl PutEvents for EventBridge {
             .iter()
             .map(|e| {
                 PutEventsRequestEntry::builder()
-                    .event_bus_name(&self.bus)
-                    .source(&self.source)
+                    .event_bus_name(e.bus)
+                    .source(e.source)
                     .detail_type(e.detail_type)
                     .detail(e.detail)
-                    .time(DateTime::from(e.time))
+                    .set_time(e.time.map(DateTime::from))
                     .build()
             })
             .collect();
@@ -356,6 +347,8 @@ mod tests {
         move |name| map.get(name).cloned()
     }
 
+    const BUS_VARIABLE: &str = "MOZAIKS_WORKFLOW_EVENT_BUS";
+
     const LAMBDA: &[(&str, &str)] = &[
         ("AWS_REGION", "eu-west-1"),
         ("AWS_ACCESS_KEY_ID", "ASIAEXAMPLE"),
@@ -371,7 +364,7 @@ mod tests {
 
     #[test]
     fn reads_the_lambda_environment() {
-        let s = AwsSettings::from_lookup(lookup(LAMBDA)).unwrap();
+        let s = AwsSettings::from_lookup(lookup(LAMBDA), BUS_VARIABLE).unwrap();
         assert_eq!(s.region, "eu-west-1");
         assert_eq!(s.access_key_id, "ASIAEXAMPLE");
         assert_eq!(s.session_token.as_deref(), Some("token"));
@@ -386,19 +379,19 @@ mod tests {
     #[test]
     fn the_service_specific_endpoint_wins_and_can_be_ignored() {
         let general = with(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:1")]);
-        let s = AwsSettings::from_lookup(lookup(&general)).unwrap();
+        let s = AwsSettings::from_lookup(lookup(&general), BUS_VARIABLE).unwrap();
         assert_eq!(s.endpoint_url.as_deref(), Some("http://127.0.0.1:1"));
         let both = with(&[
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
             ("AWS_ENDPOINT_URL_EVENTBRIDGE", "https://vpce.example"),
         ]);
-        let s = AwsSettings::from_lookup(lookup(&both)).unwrap();
+        let s = AwsSettings::from_lookup(lookup(&both), BUS_VARIABLE).unwrap();
         assert_eq!(s.endpoint_url.as_deref(), Some("https://vpce.example"));
         let ignored = with(&[
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
             ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),
         ]);
-        assert!(AwsSettings::from_lookup(lookup(&ignored))
+        assert!(AwsSettings::from_lookup(lookup(&ignored), BUS_VARIABLE)
             .unwrap()
             .endpoint_url
             .is_none());
@@ -412,7 +405,7 @@ mod tests {
             .copied()
             .collect();
         assert_eq!(
-            AwsSettings::from_lookup(lookup(&no_region))
+            AwsSettings::from_lookup(lookup(&no_region), BUS_VARIABLE)
                 .unwrap_err()
                 .variable,
             "AWS_REGION"
@@ -420,7 +413,7 @@ mod tests {
         let mut default_region = no_region.clone();
         default_region.push(("AWS_DEFAULT_REGION", "us-east-2"));
         assert_eq!(
-            AwsSettings::from_lookup(lookup(&default_region))
+            AwsSettings::from_lookup(lookup(&default_region), BUS_VARIABLE)
                 .unwrap()
                 .region,
             "us-east-2"
@@ -430,13 +423,13 @@ mod tests {
             .filter(|(k, _)| *k != "AWS_SECRET_ACCESS_KEY")
             .copied()
             .collect();
-        let e = AwsSettings::from_lookup(lookup(&no_key)).unwrap_err();
+        let e = AwsSettings::from_lookup(lookup(&no_key), BUS_VARIABLE).unwrap_err();
         assert_eq!(e.variable, "AWS_SECRET_ACCESS_KEY");
         assert!(e
             .to_string()
-            .starts_with("AWS_SECRET_ACCESS_KEY: is not set"));
+            .starts_with("AWS_SECRET_ACCESS_KEY: is not set, and MOZAIKS_WORKFLOW_EVENT_BUS is"));
         let bad = with(&[("AWS_ENDPOINT_URL_EVENTBRIDGE", "localhost:4566")]);
-        let e = AwsSettings::from_lookup(lookup(&bad)).unwrap_err();
+        let e = AwsSettings::from_lookup(lookup(&bad), BUS_VARIABLE).unwrap_err();
         assert_eq!(e.variable, "AWS_ENDPOINT_URL_EVENTBRIDGE");
     }
 

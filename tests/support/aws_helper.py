@@ -1,4 +1,5 @@
-"""boto3 helper for tests/usage_eventbridge.rs: prepares and reads moto's EventBridge and SQS.
+"""boto3 helper for tests/usage_eventbridge.rs and tests/workflow_events.rs: prepares and reads
+moto's EventBridge and SQS.
 
     aws_helper.py ENDPOINT setup BUS SOURCE
         Creates the event bus BUS, a rule on it matching `source` = SOURCE and DetailType
@@ -6,6 +7,10 @@
         its target, then primes moto's delivery path once on a throwaway bus (its first
         delivery builds parser tables, ~0.4 s) so that timings measure the runtime, not moto's
         start-up. Prints {"queue_url": ..., "bus_arn": ...}.
+    aws_helper.py ENDPOINT setup-bus BUS PATTERN
+        Creates the event bus BUS, a rule on it with the event pattern PATTERN (JSON), and an
+        SQS queue as its target (for a consumer of workflow events). Prints {"queue_url": ...,
+        "bus_arn": ...}. Run `setup` first: it primes moto once.
     aws_helper.py ENDPOINT drain QUEUE_URL COUNT SECONDS
         Receives (and deletes) messages until COUNT have arrived or SECONDS have passed, then
         polls once more so that extra messages are seen too. Prints the message bodies (parsed
@@ -34,18 +39,27 @@ def clients(endpoint):
 
 def setup(endpoint, bus, source):
     events, sqs = clients(endpoint)
+    pattern = {"source": [source], "detail-type": [{"prefix": "mozaiks.usage."}]}
+    created = bus_with_queue(events, sqs, bus, pattern, "billing")
+    prime(events, sqs)
+    print(json.dumps(created))
+
+
+def setup_bus(endpoint, bus, pattern):
+    events, sqs = clients(endpoint)
+    print(json.dumps(bus_with_queue(events, sqs, bus, json.loads(pattern), "consumer")))
+
+
+def bus_with_queue(events, sqs, bus, pattern, target):
     bus_arn = events.create_event_bus(Name=bus)["EventBusArn"]
-    queue_url = sqs.create_queue(QueueName=f"{bus}-billing")["QueueUrl"]
+    queue_url = sqs.create_queue(QueueName=f"{bus}-{target}")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
-    pattern = {"source": [source], "detail-type": [{"prefix": "mozaiks.usage."}]}
-    events.put_rule(Name=f"{bus}-to-billing", EventBusName=bus, EventPattern=json.dumps(pattern))
-    events.put_targets(
-        Rule=f"{bus}-to-billing", EventBusName=bus, Targets=[{"Id": "billing", "Arn": queue_arn}]
-    )
-    prime(events, sqs)
-    print(json.dumps({"queue_url": queue_url, "bus_arn": bus_arn}))
+    rule = f"{bus}-to-{target}"
+    events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": target, "Arn": queue_arn}])
+    return {"queue_url": queue_url, "bus_arn": bus_arn}
 
 
 def prime(events, sqs):
@@ -85,6 +99,8 @@ def main(argv):
     endpoint, command = argv[1], argv[2]
     if command == "setup" and len(argv) == 5:
         setup(endpoint, argv[3], argv[4])
+    elif command == "setup-bus" and len(argv) == 5:
+        setup_bus(endpoint, argv[3], argv[4])
     elif command == "drain" and len(argv) == 6:
         drain(endpoint, argv[3], int(argv[4]), float(argv[5]))
     else:

@@ -5,7 +5,9 @@
 //! [`StandIn::start`] listens on `127.0.0.1` (OS-assigned port) and speaks the AWS JSON 1.1
 //! protocol of `AWSEvents.PutEvents` over HTTP/1.1 with keep-alive, as the SDK does. Each call
 //! that carries entries takes the next [`Reply`] of its script (then [`Reply::Accept`] once the
-//! script is spent) and is recorded: the entries sent and which of them were accepted. A request
+//! script is spent) and is recorded: the entries sent and which of them were accepted. Entries
+//! addressed to a bus given to [`StandIn::refuse_bus`] fail in every call, per entry, with its
+//! error code (as EventBridge answers an entry its caller may not put on that bus). A request
 //! that names no operation (no `X-Amz-Target`: the sink's warm-up at init) is answered 400
 //! `UnknownOperationException` and only counted.
 //!
@@ -58,17 +60,20 @@ impl Call {
     }
 }
 
-/// The `event_id` in an entry's `Detail`.
+/// The id in an entry's `Detail`: a usage event's `event_id`, a CloudEvent's `id`.
 pub fn event_id_of(entry: &Value) -> String {
-    entry["Detail"]["event_id"]
+    let detail = &entry["Detail"];
+    detail["event_id"]
         .as_str()
-        .unwrap_or("<no event_id>")
+        .or_else(|| detail["id"].as_str())
+        .unwrap_or("<no event id>")
         .to_owned()
 }
 
 #[derive(Default)]
 struct State {
     script: VecDeque<Reply>,
+    refused_buses: Vec<(String, &'static str)>,
     calls: Vec<Call>,
     no_operation_calls: usize,
     connections: usize,
@@ -130,6 +135,16 @@ impl StandIn {
             shared,
             acceptor: Some(acceptor),
         })
+    }
+
+    /// From now on, every entry addressed to `bus` fails with `code` (not retryable by
+    /// EventBridge's rules when the code is, e.g., `AccessDeniedException`), whatever the script
+    /// says for the rest of its call.
+    pub fn refuse_bus(&self, bus: &str, code: &'static str) {
+        self.shared
+            .state()
+            .refused_buses
+            .push((bus.to_owned(), code));
     }
 
     /// The endpoint URL to give the SDK (`AWS_ENDPOINT_URL`).
@@ -335,8 +350,30 @@ fn answer(request: &Request, shared: &Shared) -> Answer {
             e
         })
         .collect();
-    let reply = state.script.pop_front().unwrap_or(Reply::Accept);
+    let mut reply = state.script.pop_front().unwrap_or(Reply::Accept);
     let n = entries.len();
+    // Entries for a refused bus fail in a call that is otherwise answered per entry.
+    let refused: Vec<(usize, &'static str)> = entries
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| {
+            state
+                .refused_buses
+                .iter()
+                .find(|(bus, _)| e["EventBusName"] == bus.as_str())
+                .map(|(_, code)| (i, *code))
+        })
+        .collect();
+    if !refused.is_empty() {
+        reply = match reply {
+            Reply::Accept => Reply::FailEntries(refused),
+            Reply::FailEntries(mut failures) => {
+                failures.extend(refused);
+                Reply::FailEntries(failures)
+            }
+            other => other,
+        };
+    }
     let record = |state: &mut State, accepted: Vec<bool>| {
         state.calls.push(Call {
             entries: entries.clone(),

@@ -98,6 +98,17 @@ impl Moto {
             .to_owned()
     }
 
+    /// Creates bus `bus`, a rule on it with `pattern` (an EventBridge event pattern), and an SQS
+    /// queue as its target; returns the queue URL. Call [`Moto::setup_usage_bus`] first (it
+    /// primes moto's delivery path once).
+    pub fn setup_bus(&self, bus: &str, pattern: &Value) -> String {
+        let out = aws_helper(&[&self.endpoint, "setup-bus", bus, &pattern.to_string()]);
+        out["queue_url"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no queue_url from the helper: {out}"))
+            .to_owned()
+    }
+
     /// Receives and deletes the queue's messages until `count` arrived or `within` passed, plus
     /// one more poll (so that extra messages show); returns the EventBridge events.
     pub fn drain(&self, queue_url: &str, count: usize, within: Duration) -> Vec<Value> {
