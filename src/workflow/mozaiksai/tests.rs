@@ -8,7 +8,7 @@ use serde_json::json;
 use std::time::Duration;
 
 fn sample_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mozaiksai/CustomerIntake")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/CustomerIntake")
 }
 
 fn sample() -> Value {
