@@ -54,6 +54,7 @@ impl Loader<'_> {
                 "handoffs",
                 "initial_agent",
                 "initial_message",
+                "reply_message",
                 "context",
                 "max_turns",
             ],
@@ -136,6 +137,7 @@ impl Loader<'_> {
                 .transpose()
         };
         let initial_message = template("initial_message")?;
+        let reply_message = template("reply_message")?;
         let context = template("context")?;
         let max_turns = match with.get("max_turns") {
             None => None,
@@ -158,6 +160,7 @@ impl Loader<'_> {
             agents: agents.into_boxed_slice(),
             initial_agent,
             initial_message,
+            reply_message,
             context,
             max_turns,
             waits_at,

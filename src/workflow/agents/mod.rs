@@ -19,6 +19,7 @@
 //!         - { from: Orders, after_work: terminate }    # terminate | user | <agent>
 //!       initial_agent: Triage                  # default: the first agent
 //!       initial_message: '${ .message }'
+//!       reply_message: '${ .message }'         # on resume; default: initial_message
 //!       context: '${ .context // {} }'
 //!       max_turns: 10
 //! ```
@@ -60,7 +61,9 @@
 //! `response_format: json_schema` (non-strict); its text reply is parsed and validated, and on a
 //! mismatch it is re-asked, telling it what was wrong, at most [`STRUCTURED_REASKS`] times; then
 //! the task faults with a `validation` error. Valid values are kept in `structured_outputs`
-//! under the agent's name (the last one wins).
+//! under the agent's name (the last one wins). A reply that calls tools is not held to the
+//! schema; when its text is a valid structured output (a model may answer and take a
+//! model-decided handoff in one reply), it is kept too.
 //!
 //! **Output** of the task: `{ messages, last_agent, context, structured_outputs }` (`last_agent`:
 //! the agent that replied last; `context`: the context variables); messages are
@@ -72,8 +75,9 @@
 //! id and a fingerprint of its definition, the task's position, the conversation, current agent,
 //! context variables, turn counts, `$context` and what `$workflow` and `$input` were.
 //! [`Workflow::resume`](super::Workflow::resume) refuses a state of another format, workflow or
-//! definition; otherwise it evaluates `initial_message` on the new input to produce the user's
-//! reply, appends it, and continues the conversation with the agent that handed over (its
+//! definition; otherwise it evaluates `reply_message` (default: `initial_message`) on the new
+//! input to produce the user's reply (nothing: the resume faults with a `validation` error),
+//! appends it, and continues the conversation with the agent that handed over (its
 //! consecutive replies start again from zero), then the rest of the workflow. `max_turns` counts
 //! the whole conversation, across resumes. An agents task that can hand back to the user (a
 //! `user` target anywhere in its handoffs) must sit in the workflow's top-level `do` list — not
@@ -112,8 +116,11 @@ pub(crate) struct AgentsCall {
     pub(crate) agents: Box<[Agent]>,
     /// Index of `initial_agent`.
     pub(crate) initial_agent: usize,
-    /// `initial_message`: the user's opening message, and their reply on resume.
+    /// `initial_message`: the user's opening message (and their reply on resume, without
+    /// `reply_message`).
     pub(crate) initial_message: Option<Template>,
+    /// `reply_message`: the user's reply on resume, from the new input.
+    pub(crate) reply_message: Option<Template>,
     /// `context`: the initial context variables.
     pub(crate) context: Option<Template>,
     /// `max_turns`.

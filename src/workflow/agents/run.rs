@@ -4,6 +4,7 @@ use super::provider::{self, ChatReply, ChatRequest, Message, ProviderError, Tool
 use super::state::{Conversation, Suspension};
 use super::{Agent, AgentsCall, Condition, Target, STRUCTURED_REASKS};
 use crate::workflow::error::WorkflowError;
+use crate::workflow::expr::Template;
 use crate::workflow::run::{expression_error, lock, truthy, Frame, LlmCall, Runner, Stop};
 use crate::workflow::value::{from_json, to_json, truncate};
 use jaq_json::Val;
@@ -15,7 +16,8 @@ use std::time::SystemTime;
 pub(crate) struct Resume {
     /// The conversation as it stopped.
     pub(crate) conversation: Conversation,
-    /// The caller's new input (`initial_message` makes the user's reply of it).
+    /// The caller's new input (`reply_message`, else `initial_message`, makes the user's reply
+    /// of it).
     pub(crate) reply: Val,
 }
 
@@ -50,10 +52,14 @@ impl<'r> Runner<'r> {
             None => self.open(call, place)?,
             Some(resume) => {
                 let mut conversation = resume.conversation.clone();
-                let Some(reply) = self.user_message(call, &resume.reply, place)? else {
+                let (template, field) = match &call.reply_message {
+                    Some(template) => (Some(template), "reply_message"),
+                    None => (call.initial_message.as_ref(), "initial_message"),
+                };
+                let Some(reply) = self.user_message(template, field, &resume.reply, place)? else {
                     return Err(Stop::Fault(WorkflowError::validation(
                         instance,
-                        "resuming the conversation needs the user's reply, but `initial_message` produced nothing from the new input".into(),
+                        format!("resuming the conversation needs the user's reply, but `{field}` produced nothing from the new input"),
                     )));
                 };
                 conversation.messages.push(Message::User { content: reply });
@@ -155,7 +161,12 @@ impl<'r> Runner<'r> {
             }
         };
         let mut messages = Vec::new();
-        if let Some(content) = self.user_message(call, place.input, place)? {
+        if let Some(content) = self.user_message(
+            call.initial_message.as_ref(),
+            "initial_message",
+            place.input,
+            place,
+        )? {
             messages.push(Message::User { content });
         }
         let agent = call
@@ -173,14 +184,15 @@ impl<'r> Runner<'r> {
         })
     }
 
-    /// `initial_message` evaluated on `subject`: the user's message, if any.
+    /// `template` (the task's `field`) evaluated on `subject`: the user's message, if any.
     fn user_message(
         &self,
-        call: &AgentsCall,
+        template: Option<&Template>,
+        field: &str,
         subject: &Val,
         place: Place<'_>,
     ) -> Result<Option<String>, Stop> {
-        let Some(template) = &call.initial_message else {
+        let Some(template) = template else {
             return Ok(None);
         };
         let value = self
@@ -200,7 +212,7 @@ impl<'r> Runner<'r> {
                 Err(message) => {
                     return Err(Stop::Fault(WorkflowError::expression(
                         place.instance,
-                        format!("`initial_message` is not JSON: {message}"),
+                        format!("`{field}` is not JSON: {message}"),
                     )))
                 }
             },
@@ -317,6 +329,17 @@ impl<'r> Runner<'r> {
                 _ => {
                     conversation.turns += 1;
                     conversation.consecutive += 1;
+                    // A reply that calls tools need not be the structured output; when its
+                    // text is one (e.g. next to a transfer), it is kept.
+                    if let (Some((_, schema)), Some(text)) = (&agent.output_schema, &content) {
+                        if let Ok(value) = serde_json::from_str::<Value>(without_fences(text)) {
+                            if schema.validate(&value).is_ok() {
+                                conversation
+                                    .structured_outputs
+                                    .insert(agent.name.clone(), value);
+                            }
+                        }
+                    }
                     conversation.messages.push(Message::Assistant {
                         name: agent.name.clone(),
                         content,

@@ -12,7 +12,7 @@
 //! |---|---|
 //! | `orchestrator.yaml` `workflow_name` | `document.name`; `document.namespace` is `namespace` or `mozaiks`, `document.version` is `version` or `1.0.0`; `description` → `document.summary` |
 //! | `initial_agent`, `max_turns` | the same |
-//! | `initial_message` | `initial_message: ${ .message // "<initial_message>" }`: the input's `message` is the user's message (first turn and every reply); without one the first turn uses the orchestrator's (without `initial_message`: `${ .message }`) |
+//! | `initial_message` | `initial_message: ${ .message // "<initial_message>" }` and `reply_message: ${ .message }`: the input's `message` is the user's message (first turn and every reply); without one the first turn uses the orchestrator's, and a resume faults (without `initial_message`: `initial_message: ${ .message }`) |
 //! | `orchestration_pattern` | only `DefaultPattern` (explicit handoffs) translates; other patterns are rejected |
 //! | `agents.yaml` `name`, `prompt_sections` / `system_message`, `max_consecutive_auto_reply`, `llm_config` (`model`, `temperature`, `max_tokens`, `api_type`) | `name`, `prompt_sections` / `instructions`, `max_consecutive_auto_reply`, `model` (`provider` from `api_type`, default `openai`) |
 //! | `handoffs.yaml` `handoff_rules` | `handoffs`, in order: `after_work` → `{from, after_work}`; `condition` + `expression` → `{from, to, when}` (the condition in jq, `condition_scope: pre` → `scope: pre`); `condition` + `string_llm` → `{from, to, description}` (the model decides) |
@@ -307,6 +307,13 @@ pub(crate) fn translate(dir: &Path) -> Result<Value, Error> {
             None => "${ .message }".into(),
         }),
     );
+    if orchestrator.initial_message.is_some() {
+        // A resume without `message` has no reply: never the orchestrator's opening again.
+        with.insert(
+            "reply_message".into(),
+            Value::String("${ .message }".into()),
+        );
+    }
     with.insert(
         "context".into(),
         Value::String(variables.context_expression()),

@@ -8,7 +8,7 @@ use serde_json::json;
 use std::time::Duration;
 
 fn sample_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mozaiksai/CustomerIntake")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/CustomerIntake")
 }
 
 fn sample() -> Value {
@@ -165,6 +165,7 @@ fn the_sample_becomes_one_agents_call() {
         with["initial_message"],
         json!("${ .message // \"IntakeAgent, greet the customer and ask what they need help with.\" }")
     );
+    assert_eq!(with["reply_message"], json!("${ .message }"));
     assert_eq!(
         with["context"],
         json!("${ {\"customer_tier\":\"standard\",\"intake_complete\":false} + (.context // {}) }")
@@ -540,6 +541,7 @@ fn orchestrator_defaults_and_overrides() {
     assert_eq!(doc["document"].get("summary"), None);
     let with = with_of(&doc);
     assert_eq!(with["initial_message"], json!("${ .message }"));
+    assert_eq!(with.get("reply_message"), None);
     assert_eq!(with.get("max_turns"), None);
 }
 

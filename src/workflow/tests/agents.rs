@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// Engine options that send model calls to `standin`, retrying fast.
-fn options(standin: &OpenAiStandIn) -> EngineOptions {
+pub(super) fn options(standin: &OpenAiStandIn) -> EngineOptions {
     EngineOptions {
         llm: LlmOptions {
             openai: Some(OpenAiOptions {
