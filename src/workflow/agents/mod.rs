@@ -90,6 +90,7 @@
 //! metered as `llm` usage, not as `http`. Every model call that got an answer is recorded,
 //! with the token counts the provider reported, even when the run faults later.
 
+mod bedrock;
 mod load;
 mod openai;
 mod provider;
@@ -196,6 +197,8 @@ pub(crate) enum Target {
 pub(crate) enum ProviderKind {
     /// OpenAI-compatible Chat Completions.
     OpenAi,
+    /// Amazon Bedrock Runtime, the Converse API.
+    Bedrock,
 }
 
 impl ProviderKind {
@@ -203,6 +206,7 @@ impl ProviderKind {
     pub(crate) fn name(self) -> &'static str {
         match self {
             ProviderKind::OpenAi => "openai",
+            ProviderKind::Bedrock => "bedrock",
         }
     }
 }

@@ -18,6 +18,7 @@ fn options(standin: &OpenAiStandIn) -> EngineOptions {
                 base_url: standin.base_url(),
                 api_key: Some("sk-test".into()),
             }),
+            bedrock: BedrockOptions::default(),
             default_model: Some("default-model".into()),
             calls: LlmCallPolicy {
                 attempt_timeout: Duration::from_secs(10),
