@@ -158,6 +158,16 @@ fn function_may_only_put_usage_events_on_the_usage_bus_and_write_its_logs() {
 
     let mut grants = BTreeSet::new();
     for policy in one_or_many(&role["Policies"]) {
+        // Bedrock access exists only when BedrockModelArns names models: `Fn::If`.
+        let policy = match policy["Fn::If"].as_array().map(Vec::as_slice) {
+            Some([condition, granted, otherwise]) => {
+                assert_eq!(condition, "HasBedrockModels", "{policy}");
+                assert_eq!(otherwise, &ref_to("AWS::NoValue"), "{policy}");
+                granted
+            }
+            _ => policy,
+        };
+        assert!(policy["PolicyDocument"].is_object(), "{policy}");
         for statement in one_or_many(&policy["PolicyDocument"]["Statement"]) {
             assert_eq!(statement["Effect"], "Allow", "{statement}");
             for key in ["NotAction", "NotResource"] {
@@ -179,6 +189,10 @@ fn function_may_only_put_usage_events_on_the_usage_bus_and_write_its_logs() {
     }
     let log_group = arn_of("MozaiksRuntimeLogGroup").to_string();
     let expected: BTreeSet<(String, String)> = [
+        (
+            "\"bedrock:InvokeModel\"",
+            ref_to("BedrockModelArns").to_string(),
+        ),
         ("\"events:PutEvents\"", arn_of("UsageEventBus").to_string()),
         ("\"logs:CreateLogStream\"", log_group.clone()),
         ("\"logs:PutLogEvents\"", log_group),
@@ -187,6 +201,12 @@ fn function_may_only_put_usage_events_on_the_usage_bus_and_write_its_logs() {
     .map(|(action, resource)| (action.to_owned(), resource))
     .collect();
     assert_eq!(grants, expected);
+    // By default no model is named, so the function gets no Bedrock access.
+    assert_eq!(template["Parameters"]["BedrockModelArns"]["Default"], "");
+    assert_eq!(
+        template["Conditions"]["HasBedrockModels"],
+        json!({ "Fn::Not": [{ "Fn::Equals": [{ "Fn::Join": [",", { "Ref": "BedrockModelArns" }] }, ""] }] })
+    );
 }
 
 #[test]

@@ -772,7 +772,7 @@ fn agents_tasks_are_checked_at_load_and_errors_name_the_place() {
             "instructions",
         ),
         (
-            task("{ agents: [ { name: A, instructions: a, model: { provider: bedrock } } ] }"),
+            task("{ agents: [ { name: A, instructions: a, model: { provider: vertex } } ] }"),
             "/do/0/chat/with/agents/0/model/provider",
             "not supported",
         ),
