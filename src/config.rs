@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use crate::auth::AuthConfig;
 use crate::continuation::Key;
-use crate::workflow::{EngineOptions, LlmOptions, OpenAiOptions, DEFAULT_OPENAI_BASE_URL};
+use crate::workflow::{
+    AwsCredentials, BedrockOptions, EngineOptions, LlmOptions, OpenAiOptions,
+    DEFAULT_OPENAI_BASE_URL,
+};
 
 /// Default `MOZAIKS_JWT_REQUIRED_SCOPE`.
 pub const DEFAULT_SCOPE: &str = "workflow:execute";
@@ -50,7 +53,8 @@ pub struct Config {
     /// Where the JWKS came from (`MOZAIKS_JWT_JWKS`, or `MOZAIKS_JWT_JWKS_FILE (path)`), for errors.
     pub jwks_origin: Option<String>,
     /// What the workflow engine is given: the model providers of agent tasks
-    /// (`OPENAI_BASE_URL`, `OPENAI_API_KEY`, `MOZAIKS_DEFAULT_MODEL`).
+    /// (`OPENAI_BASE_URL`, `OPENAI_API_KEY`, `MOZAIKS_DEFAULT_MODEL`; Amazon Bedrock from the
+    /// AWS variables of the Lambda environment).
     pub engine: EngineOptions,
 }
 
@@ -257,6 +261,7 @@ impl Config {
         let engine = EngineOptions {
             llm: LlmOptions {
                 openai,
+                bedrock: bedrock_options(get)?,
                 default_model: Some(
                     get("MOZAIKS_DEFAULT_MODEL")
                         .map(|s| s.trim().to_owned())
@@ -287,6 +292,55 @@ impl Config {
             engine,
         })
     }
+}
+
+/// Amazon Bedrock from the Lambda environment: the region (`AWS_REGION`, else
+/// `AWS_DEFAULT_REGION`), the execution role's credentials, and the SDKs' endpoint variables
+/// (`AWS_ENDPOINT_URL_BEDROCK_RUNTIME`, else `AWS_ENDPOINT_URL`, unless
+/// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is `true`). What is missing is named when a workflow
+/// calls Bedrock, not here: a deployment that never does needs none of it.
+fn bedrock_options(get: impl Fn(&str) -> Option<String>) -> Result<BedrockOptions, ConfigError> {
+    let get = |name: &str| get(name).map(|v| v.trim().to_owned());
+    let credentials = match (get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY")) {
+        (Some(access_key_id), Some(secret_access_key)) => Some(AwsCredentials {
+            access_key_id,
+            secret_access_key,
+            session_token: get("AWS_SESSION_TOKEN"),
+        }),
+        _ => None,
+    };
+    let ignore_endpoints =
+        get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let endpoint = if ignore_endpoints {
+        None
+    } else {
+        get("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
+            .map(|url| ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", url))
+            .or_else(|| get("AWS_ENDPOINT_URL").map(|url| ("AWS_ENDPOINT_URL", url)))
+    };
+    let endpoint_url = match endpoint {
+        None => None,
+        Some((variable, url)) => {
+            let valid = url::Url::parse(&url).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host().is_some()
+                    && u.query().is_none()
+                    && u.fragment().is_none()
+            });
+            if !valid {
+                return Err(err(
+                    variable,
+                    format!("`{url}` is not an endpoint URL: give one such as https://bedrock-runtime.us-east-1.amazonaws.com or http://127.0.0.1:4566"),
+                ));
+            }
+            Some(url)
+        }
+    };
+    Ok(BedrockOptions {
+        region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
+        credentials,
+        endpoint_url,
+    })
 }
 
 fn continuation_config(
@@ -553,6 +607,68 @@ mod tests {
         assert_eq!(c.engine.llm.default_model.as_deref(), Some("llama3.1"));
         let e = config(&with(&[("OPENAI_BASE_URL", "api.openai.com")])).unwrap_err();
         assert_eq!(e.variable, "OPENAI_BASE_URL");
+    }
+
+    #[test]
+    fn bedrock_comes_from_the_lambda_environment() {
+        let c = config(&base()).unwrap();
+        assert!(c.engine.llm.bedrock.region.is_none());
+        assert!(c.engine.llm.bedrock.credentials.is_none());
+        let c = config(&with(&[
+            ("AWS_DEFAULT_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", "ASIAEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "aws-secret-example"),
+            ("AWS_SESSION_TOKEN", "aws-token-example"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
+        ]))
+        .unwrap();
+        let bedrock = &c.engine.llm.bedrock;
+        assert_eq!(bedrock.region.as_deref(), Some("eu-west-1"));
+        let credentials = bedrock.credentials.as_ref().unwrap();
+        assert_eq!(credentials.access_key_id, "ASIAEXAMPLE");
+        assert_eq!(credentials.secret_access_key, "aws-secret-example");
+        assert_eq!(
+            credentials.session_token.as_deref(),
+            Some("aws-token-example")
+        );
+        assert_eq!(
+            bedrock.endpoint_url.as_deref(),
+            Some("http://127.0.0.1:4566")
+        );
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("aws-secret-example"), "{shown}");
+        assert!(!shown.contains("aws-token-example"), "{shown}");
+        // The service's own variable wins; AWS_IGNORE_CONFIGURED_ENDPOINT_URLS turns both off.
+        let c = config(&with(&[
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_DEFAULT_REGION", "eu-west-1"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
+            (
+                "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+                "https://vpce.example.com",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(c.engine.llm.bedrock.region.as_deref(), Some("us-east-1"));
+        assert_eq!(
+            c.engine.llm.bedrock.endpoint_url.as_deref(),
+            Some("https://vpce.example.com")
+        );
+        let c = config(&with(&[
+            ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "not a url"),
+            ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),
+        ]))
+        .unwrap();
+        assert!(c.engine.llm.bedrock.endpoint_url.is_none());
+        let e = config(&with(&[(
+            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+            "localhost:4566",
+        )]))
+        .unwrap_err();
+        assert_eq!(e.variable, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME");
+        // One half of a key pair is no credentials (the call says what is missing).
+        let c = config(&with(&[("AWS_ACCESS_KEY_ID", "ASIAEXAMPLE")])).unwrap();
+        assert!(c.engine.llm.bedrock.credentials.is_none());
     }
 
     #[test]

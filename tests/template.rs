@@ -158,6 +158,18 @@ fn function_may_only_put_usage_events_on_the_usage_bus_and_write_its_logs() {
 
     let mut grants = BTreeSet::new();
     for policy in one_or_many(&role["Policies"]) {
+        // Bedrock access exists only when BedrockModelArns names models: `Fn::If`. The
+        // workflow event bus's conditional grant has its own test below.
+        let policy = match policy["Fn::If"].as_array().map(Vec::as_slice) {
+            Some([condition, _, _]) if condition == "HasWorkflowEventBus" => continue,
+            Some([condition, granted, otherwise]) => {
+                assert_eq!(condition, "HasBedrockModels", "{policy}");
+                assert_eq!(otherwise, &ref_to("AWS::NoValue"), "{policy}");
+                granted
+            }
+            _ => policy,
+        };
+        assert!(policy["PolicyDocument"].is_object(), "{policy}");
         for statement in one_or_many(&policy["PolicyDocument"]["Statement"]) {
             assert_eq!(statement["Effect"], "Allow", "{statement}");
             for key in ["NotAction", "NotResource"] {
@@ -179,6 +191,10 @@ fn function_may_only_put_usage_events_on_the_usage_bus_and_write_its_logs() {
     }
     let log_group = arn_of("MozaiksRuntimeLogGroup").to_string();
     let expected: BTreeSet<(String, String)> = [
+        (
+            "\"bedrock:InvokeModel\"",
+            ref_to("BedrockModelArns").to_string(),
+        ),
         ("\"events:PutEvents\"", arn_of("UsageEventBus").to_string()),
         ("\"logs:CreateLogStream\"", log_group.clone()),
         ("\"logs:PutLogEvents\"", log_group),
@@ -187,6 +203,12 @@ fn function_may_only_put_usage_events_on_the_usage_bus_and_write_its_logs() {
     .map(|(action, resource)| (action.to_owned(), resource))
     .collect();
     assert_eq!(grants, expected);
+    // By default no model is named, so the function gets no Bedrock access.
+    assert_eq!(template["Parameters"]["BedrockModelArns"]["Default"], "");
+    assert_eq!(
+        template["Conditions"]["HasBedrockModels"],
+        json!({ "Fn::Not": [{ "Fn::Equals": [{ "Fn::Join": [",", { "Ref": "BedrockModelArns" }] }, ""] }] })
+    );
 }
 
 #[test]
@@ -221,12 +243,12 @@ fn workflow_events_go_to_an_optional_bus_the_function_may_put_on_and_no_other() 
     let role = &resource(template, "MozaiksRuntimeRole")["Properties"];
     let conditional: Vec<&Value> = one_or_many(&role["Policies"])
         .into_iter()
-        .filter(|p| p.get("Fn::If").is_some())
+        .filter(|p| p["Fn::If"][0] == "HasWorkflowEventBus")
         .collect();
     assert_eq!(
         conditional.len(),
         1,
-        "one conditional policy: {conditional:?}"
+        "one policy for the workflow event bus: {conditional:?}"
     );
     let branches = conditional[0]["Fn::If"].as_array().expect("Fn::If list");
     assert_eq!(branches[0], "HasWorkflowEventBus");

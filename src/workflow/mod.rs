@@ -43,8 +43,8 @@
 //! **Agents.** `call: agents` (module `agents`: its docs hold the shape and every rule) runs
 //! agents with instructions, tools (functions of `use.functions`), handoffs by the model's
 //! decision or on jq conditions, `after_work`, structured outputs and `max_turns`, on an
-//! OpenAI-compatible Chat Completions endpoint the host configures ([`LlmOptions`]; the engine
-//! reads no environment variable for it). A handoff to `user` makes the run wait; only a task
+//! OpenAI-compatible Chat Completions endpoint or on Amazon Bedrock's Converse API, as the host
+//! configures them ([`LlmOptions`]; the engine reads no environment variable for them). A handoff to `user` makes the run wait; only a task
 //! of the top-level `do` may wait (checked at load).
 //!
 //! Rooms: `load` (document → model, validation), `model` (the compiled form), `expr` (jq),
@@ -76,8 +76,8 @@ mod tests;
 pub use error::{LoadError, WorkflowError};
 pub use model::{Workflow, WorkflowId};
 pub use options::{
-    EngineOptions, LlmCallPolicy, LlmOptions, OpenAiOptions, SecretSource, DEFAULT_OPENAI_BASE_URL,
-    DEFAULT_SECRET_PREFIX,
+    AwsCredentials, BedrockOptions, EngineOptions, LlmCallPolicy, LlmOptions, OpenAiOptions,
+    SecretSource, DEFAULT_OPENAI_BASE_URL, DEFAULT_SECRET_PREFIX,
 };
 pub use registry::Registry;
 pub use run::{ExecutionInfo, LlmCall, Metrics, Outcome, ResumeError, RunResult};

@@ -131,13 +131,16 @@ impl SecretSource {
 pub const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 
 /// Language-model providers and call policy for `call: agents` tasks. The host builds it (the
-/// runtime from `OPENAI_BASE_URL`, `OPENAI_API_KEY` and `MOZAIKS_DEFAULT_MODEL`); a model call
-/// to a provider that is not configured faults with a `configuration` error.
+/// runtime from `OPENAI_BASE_URL`, `OPENAI_API_KEY`, `MOZAIKS_DEFAULT_MODEL` and the Lambda
+/// environment's AWS variables); a model call to a provider that is not configured faults with
+/// a `configuration` error.
 #[derive(Clone, Default)]
 pub struct LlmOptions {
     /// The OpenAI-compatible Chat Completions endpoint (OpenAI, Azure OpenAI's v1 API, vLLM,
     /// Ollama, LiteLLM, …), when configured.
     pub openai: Option<OpenAiOptions>,
+    /// Amazon Bedrock (the Converse API): region, credentials and endpoint.
+    pub bedrock: BedrockOptions,
     /// The model of agents that name none (`name` at provider `openai`).
     pub default_model: Option<String>,
     /// Timeouts and retries of model calls.
@@ -162,6 +165,7 @@ impl fmt::Debug for LlmOptions {
                     )
                 }),
             )
+            .field("bedrock", &self.bedrock)
             .field("default_model", &self.default_model)
             .field("calls", &self.calls)
             .finish()
@@ -176,6 +180,55 @@ pub struct OpenAiOptions {
     pub base_url: String,
     /// Sent as `Authorization: Bearer <key>` when set (local servers often need none).
     pub api_key: Option<String>,
+}
+
+/// Amazon Bedrock Runtime: where the Converse API is and as whom it is called (SigV4). The
+/// runtime fills it from the Lambda environment (`AWS_REGION`, `AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`); what is
+/// missing faults a Bedrock model call with a `configuration` error that names it.
+#[derive(Clone, Default)]
+pub struct BedrockOptions {
+    /// The AWS region of the endpoint and of the signature.
+    pub region: Option<String>,
+    /// The IAM credentials requests are signed with.
+    pub credentials: Option<AwsCredentials>,
+    /// An endpoint that replaces `https://bedrock-runtime.<region>.amazonaws.com` (a VPC
+    /// endpoint, a proxy, a test stand-in); requests go to `<endpoint>/model/<id>/converse`.
+    pub endpoint_url: Option<String>,
+}
+
+impl fmt::Debug for BedrockOptions {
+    /// Never shows the secret key or the session token.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BedrockOptions")
+            .field("region", &self.region)
+            .field(
+                "credentials",
+                &self.credentials.as_ref().map(|c| &c.access_key_id),
+            )
+            .field("endpoint_url", &self.endpoint_url)
+            .finish()
+    }
+}
+
+/// IAM credentials (a Lambda function's are its execution role's, temporary, with a token).
+#[derive(Clone)]
+pub struct AwsCredentials {
+    /// `AWS_ACCESS_KEY_ID`.
+    pub access_key_id: String,
+    /// `AWS_SECRET_ACCESS_KEY`.
+    pub secret_access_key: String,
+    /// `AWS_SESSION_TOKEN`, for temporary credentials (sent as `x-amz-security-token`).
+    pub session_token: Option<String>,
+}
+
+impl fmt::Debug for AwsCredentials {
+    /// Shows the access key id only.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AwsCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How model calls are timed and retried. Retries (429, 5xx, connection errors) back off
@@ -259,11 +312,22 @@ mod tests {
                         base_url: DEFAULT_OPENAI_BASE_URL.into(),
                         api_key: Some("sk-hunter3".into()),
                     }),
+                    bedrock: BedrockOptions {
+                        region: Some("eu-west-1".into()),
+                        credentials: Some(AwsCredentials {
+                            access_key_id: "AKIDEXAMPLE".into(),
+                            secret_access_key: "aws-hunter4".into(),
+                            session_token: Some("aws-hunter5".into()),
+                        }),
+                        endpoint_url: None,
+                    },
                     ..LlmOptions::default()
                 },
             }
         );
         assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("aws-hunter"), "{shown}");
+        assert!(shown.contains("AKIDEXAMPLE"), "{shown}");
         assert!(!shown.contains("sk-hunter3"), "{shown}");
         assert!(shown.contains("with an API key"), "{shown}");
         assert!(shown.contains("\"k\""), "{shown}");

@@ -713,11 +713,12 @@ fn model(value: &Value, pointer: &str) -> Result<ModelSpec, Invalid> {
     )?;
     let provider = match fields.get("provider").map(|p| (p, p.as_str())) {
         None | Some((_, Some("openai"))) => ProviderKind::OpenAi,
+        Some((_, Some("bedrock"))) => ProviderKind::Bedrock,
         Some((other, _)) => {
             return Err(Invalid::new(
                 &child(pointer, "provider"),
                 format!(
-                    "the provider {} is not supported; this runtime calls `openai` (any OpenAI-compatible Chat Completions endpoint)",
+                    "the provider {} is not supported; this runtime calls `openai` (any OpenAI-compatible Chat Completions endpoint) and `bedrock` (Amazon Bedrock's Converse API)",
                     match other {
                         Value::String(name) => format!("`{name}`"),
                         other => describe(other).to_owned(),
@@ -739,6 +740,12 @@ fn model(value: &Value, pointer: &str) -> Result<ModelSpec, Invalid> {
             ))
         }
     };
+    if provider == ProviderKind::Bedrock && name.is_none() {
+        return Err(Invalid::new(
+            pointer,
+            "`name` is required with provider `bedrock` (the host's default model is an `openai` model): give a Bedrock model id or inference profile, e.g. `anthropic.claude-3-5-haiku-20241022-v1:0` or `us.amazon.nova-lite-v1:0`",
+        ));
+    }
     let number = |field: &str, max: f64| -> Result<Option<f64>, Invalid> {
         match fields.get(field) {
             None => Ok(None),

@@ -9,6 +9,7 @@
 //!         - name: Triage                       # unique, [A-Za-z0-9_-], at most 52 characters
 //!           instructions: You route customers. # or prompt_sections: [{ id?, heading, content }]
 //!           model: { provider: openai, name: gpt-4o-mini, temperature: 0.2, max_tokens: 800 }
+//!                                              # or { provider: bedrock, name: <modelId> }
 //!           tools: [ lookupOrder ]             # functions of `use.functions`
 //!           output_schema: { type: object }    # optional JSON Schema: structured output
 //!           max_consecutive_auto_reply: 3
@@ -58,7 +59,7 @@
 //! output belong to the reply they correct.
 //!
 //! **Structured output.** An agent with `output_schema` is asked for JSON with
-//! `response_format: json_schema` (non-strict); its text reply is parsed and validated, and on a
+//! `response_format: json_schema` (non-strict; on Bedrock, in the system prompt); its text reply is parsed and validated, and on a
 //! mismatch it is re-asked, telling it what was wrong, at most [`STRUCTURED_REASKS`] times; then
 //! the task faults with a `validation` error. Valid values are kept in `structured_outputs`
 //! under the agent's name (the last one wins). A reply that calls tools is not held to the
@@ -87,6 +88,10 @@
 //! **Providers.** `openai`: any OpenAI-compatible Chat Completions endpoint
 //! ([`LlmOptions`](super::LlmOptions): base URL and key from the host), over the engine's HTTP
 //! client. An agent without `model` (or without `model.name`) uses the host's default model.
+//! `bedrock`: Amazon Bedrock's Converse API ([`bedrock`]: SigV4-signed with the host's IAM
+//! credentials, over the same client); `model.name` (a model id or inference profile) is
+//! required, and a structured output is asked for in the system prompt, then validated and
+//! re-asked as above.
 //! Each attempt is bounded by the call policy's timeout and by the deadline; 429, 5xx and
 //! connection failures are retried with exponential backoff and full jitter, honouring
 //! `Retry-After` / `retry-after-ms`, as long as the wait ends before the deadline; other
@@ -94,6 +99,7 @@
 //! metered as `llm` usage, not as `http`. Every model call that got an answer is recorded,
 //! with the token counts the provider reported, even when the run faults later.
 
+mod bedrock;
 mod load;
 mod openai;
 mod provider;
@@ -203,6 +209,8 @@ pub(crate) enum Target {
 pub(crate) enum ProviderKind {
     /// OpenAI-compatible Chat Completions.
     OpenAi,
+    /// Amazon Bedrock Runtime, the Converse API.
+    Bedrock,
 }
 
 impl ProviderKind {
@@ -210,6 +218,7 @@ impl ProviderKind {
     pub(crate) fn name(self) -> &'static str {
         match self {
             ProviderKind::OpenAi => "openai",
+            ProviderKind::Bedrock => "bedrock",
         }
     }
 }

@@ -1,9 +1,9 @@
 //! The provider boundary: a provider-neutral chat request and reply, and the retry loop every
 //! provider shares. A provider is one file that sends one attempt and classifies its failure
-//! ([`openai`](super::openai)); adding one (Amazon Bedrock Converse, …) is a
+//! ([`openai`](super::openai), [`bedrock`](super::bedrock)); adding one is a
 //! [`ProviderKind`](super::ProviderKind) variant, its file, and one arm in [`attempt`].
 
-use super::{openai, ModelSpec, ProviderKind, ToolSpec};
+use super::{bedrock, openai, ModelSpec, ProviderKind, ToolSpec};
 use crate::workflow::http::CallFailure;
 use crate::workflow::options::Services;
 use serde::{Deserialize, Serialize};
@@ -203,6 +203,11 @@ async fn attempt(
                 ));
             };
             Ok(openai::attempt(&services.http, options, request).await)
+        }
+        ProviderKind::Bedrock => {
+            let target = bedrock::Target::new(&services.llm.bedrock)
+                .map_err(ProviderError::Configuration)?;
+            Ok(bedrock::attempt(&services.http, &target, request).await)
         }
     }
 }

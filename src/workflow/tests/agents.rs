@@ -18,6 +18,7 @@ pub(super) fn options(standin: &OpenAiStandIn) -> EngineOptions {
                 base_url: standin.base_url(),
                 api_key: Some("sk-test".into()),
             }),
+            bedrock: BedrockOptions::default(),
             default_model: Some("default-model".into()),
             calls: LlmCallPolicy {
                 attempt_timeout: Duration::from_secs(10),
@@ -784,7 +785,7 @@ fn agents_tasks_are_checked_at_load_and_errors_name_the_place() {
             "instructions",
         ),
         (
-            task("{ agents: [ { name: A, instructions: a, model: { provider: bedrock } } ] }"),
+            task("{ agents: [ { name: A, instructions: a, model: { provider: vertex } } ] }"),
             "/do/0/chat/with/agents/0/model/provider",
             "not supported",
         ),

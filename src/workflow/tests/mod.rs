@@ -2,10 +2,11 @@
 //! errors, the deadline, and the CTK scenarios that use only `do` and `set` (transcribed by
 //! hand from `sw-spec/ctk/features/{set,do,data-flow,flow}.feature`). Each task kind has its
 //! own file; `standin` is a loopback HTTP server for the calls, `openai_standin` a scripted
-//! OpenAI-compatible server for agent tasks, `mozaiksai` drives the bundled MozaiksAI sample's
-//! conversation with it.
+//! OpenAI-compatible server for agent tasks (also the Bedrock Converse stand-in of `bedrock`),
+//! `mozaiksai` drives the bundled MozaiksAI sample's conversation with it.
 
 mod agents;
+mod bedrock;
 mod calls;
 mod mozaiksai;
 mod openai_standin;

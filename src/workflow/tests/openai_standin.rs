@@ -40,6 +40,8 @@ pub struct Recorded {
     pub headers: Vec<(String, String)>,
     /// The body, parsed as JSON (`null` when it is not JSON).
     pub body: Value,
+    /// The body as received (for checks of a signature over it).
+    pub raw_body: Vec<u8>,
 }
 
 impl Recorded {
@@ -257,6 +259,7 @@ fn serve(stream: TcpStream, script: &Mutex<VecDeque<Reply>>, recorded: &Mutex<Ve
                 path,
                 headers,
                 body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+                raw_body: body,
             });
         }
         let reply = script.lock().ok().and_then(|mut s| s.pop_front());
