@@ -5,6 +5,7 @@
 //!   fallback for whatever cannot be delivered.
 //! - [`delivery`]: PutEvents batching, retries and the deadline, independent of the SDK.
 //! - [`eventbridge`]: the SDK client, built once at init from the Lambda environment.
+//! - `https`: the SDK's HTTP/1.1 client over the runtime's one TLS stack.
 //!
 //! Usage is informational. The runtime measures and emits it; nothing in the runtime reads it
 //! back to decide anything, and its delivery never changes an execution's result.
@@ -12,6 +13,7 @@
 pub mod delivery;
 pub mod eventbridge;
 pub mod events;
+mod https;
 pub mod sink;
 
 pub use events::{
