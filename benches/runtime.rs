@@ -1,6 +1,7 @@
 //! In-process benchmarks (criterion): one execution's hot path without Lambda —
 //! verify (ES256) + resolve + run the sample workflow + build its usage event — and the
-//! engine's per-task overhead. Run by `make bench`; figures land in BENCHMARKS.md.
+//! engine's per-task overhead, and the init cost of loading the bundle. Run by `make bench`;
+//! figures land in BENCHMARKS.md.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -112,6 +113,15 @@ fn execution(c: &mut Criterion) {
     });
 }
 
+/// Init work of the bundle: load, validate and compile every workflow in `workflows/` (what a
+/// cold start pays before the first invocation; most of it is compiling jq expressions).
+fn init(c: &mut Criterion) {
+    let dir = root().join("workflows");
+    c.bench_function("init/load_bundle", |b| {
+        b.iter(|| Registry::load_dir(black_box(&dir)).unwrap())
+    });
+}
+
 /// Per-task overhead of `set`: a workflow of 100 `set` tasks, reported per task.
 fn engine(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -142,6 +152,6 @@ fn engine(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = execution, engine
+    targets = execution, init, engine
 }
 criterion_main!(benches);
