@@ -15,6 +15,7 @@ use jaq_core::native::Fun;
 use jaq_core::{Ctx, Cv, Exn, Native, ValXs, Vars};
 use jaq_json::Val;
 use serde_json::Value;
+use std::sync::OnceLock;
 
 /// How jaq sees our data: plain `Val`s, no global data besides the program.
 type Data = JustLut<Val>;
@@ -346,16 +347,21 @@ pub(crate) fn strip_expression(text: &str) -> Option<&str> {
 /// at init. An expression is given only the definitions it can reach: those named by its
 /// words and formats, and what they call, transitively. All arities of a name are kept and
 /// the library's order is preserved, so every call resolves as it would with the whole
-/// library.
+/// library. The library itself is parsed on first need: a bundle whose expressions name none
+/// of its filters (paths, literals, operators, `$` variables) never parses it.
 pub(crate) struct ExprCompiler {
+    library: OnceLock<Library>,
+}
+
+/// The parsed jq standard library.
+struct Library {
     defs: Vec<Def>,
     /// For each definition of `defs`, the indices of the definitions its body can call.
     calls: Vec<Box<[usize]>>,
 }
 
-impl ExprCompiler {
-    /// Parses the jq standard library definitions and indexes who calls whom.
-    pub(crate) fn new() -> Self {
+impl Library {
+    fn parse() -> Library {
         let defs: Vec<Def> = jaq_core::defs()
             .chain(jaq_std::defs())
             .chain(jaq_json::defs())
@@ -368,34 +374,171 @@ impl ExprCompiler {
                 defs_named(&defs, &names)
             })
             .collect();
-        ExprCompiler { defs, calls }
+        Library { defs, calls }
+    }
+}
+
+/// The names the standard library defines (sorted): an expression that names none of them
+/// needs no part of it. A test checks this list against the library jaq ships.
+const LIBRARY_NAMES: [&str; 106] = [
+    "@base64",
+    "@base64d",
+    "@html",
+    "@htmld",
+    "@json",
+    "@sh",
+    "@text",
+    "@uri",
+    "@urid",
+    "abs",
+    "add",
+    "all",
+    "any",
+    "arrays",
+    "booleans",
+    "capture",
+    "capture_of_match",
+    "combinations",
+    "debug",
+    "del",
+    "delpaths",
+    "drem",
+    "empty",
+    "error",
+    "false",
+    "finites",
+    "first",
+    "flatten",
+    "from_entries",
+    "fromdate",
+    "gamma",
+    "getpath",
+    "gsub",
+    "halt",
+    "halt_error",
+    "in",
+    "index",
+    "infinite",
+    "inside",
+    "isarray",
+    "isboolean",
+    "isempty",
+    "isfinite",
+    "isinfinite",
+    "isnan",
+    "isnormal",
+    "isnumber",
+    "isobject",
+    "isstring",
+    "iterables",
+    "join",
+    "keys",
+    "last",
+    "logb",
+    "map",
+    "map_values",
+    "match",
+    "max",
+    "max_by",
+    "min",
+    "min_by",
+    "nan",
+    "nexttoward",
+    "normals",
+    "not",
+    "nth",
+    "null",
+    "nulls",
+    "numbers",
+    "objects",
+    "paths",
+    "pick",
+    "pow10",
+    "range",
+    "recurse",
+    "repeat",
+    "rindex",
+    "scalars",
+    "scalb",
+    "scan",
+    "scan_",
+    "select",
+    "setpath",
+    "significand",
+    "split",
+    "splits",
+    "stderr",
+    "strings",
+    "sub",
+    "test",
+    "to_entries",
+    "toboolean",
+    "todate",
+    "tonumber",
+    "tostring",
+    "totype",
+    "transpose",
+    "true",
+    "type",
+    "unique",
+    "unique_by",
+    "until",
+    "values",
+    "walk",
+    "while",
+    "with_entries",
+];
+
+impl ExprCompiler {
+    /// A compiler; the standard library is parsed when an expression first needs it.
+    pub(crate) fn new() -> Self {
+        ExprCompiler {
+            library: OnceLock::new(),
+        }
+    }
+
+    fn library(&self) -> &Library {
+        self.library.get_or_init(Library::parse)
     }
 
     /// The standard library definitions `code` can reach, in library order. Code that does
     /// not lex gets them all: the loader then reports its error as usual.
-    fn prelude_for(&self, code: &str) -> impl Iterator<Item = &Def> {
-        let mut keep = vec![false; self.defs.len()];
-        let roots = match lex::Lexer::new(code).lex() {
+    fn prelude_for(&self, code: &str) -> Vec<&Def> {
+        let names = match lex::Lexer::new(code).lex() {
             Ok(tokens) => {
                 let mut names = Vec::new();
                 token_names(&tokens, &mut names);
-                defs_named(&self.defs, &names)
+                if !names
+                    .iter()
+                    .any(|name| LIBRARY_NAMES.binary_search(name).is_ok())
+                {
+                    return Vec::new();
+                }
+                Some(names)
             }
-            Err(_) => (0..self.defs.len()).collect(),
+            Err(_) => None,
         };
+        let library = self.library();
+        let roots = match names {
+            Some(names) => defs_named(&library.defs, &names),
+            None => (0..library.defs.len()).collect(),
+        };
+        let mut keep = vec![false; library.defs.len()];
         let mut todo = roots.into_vec();
         while let Some(i) = todo.pop() {
             if let Some(slot) = keep.get_mut(i) {
                 if !*slot {
                     *slot = true;
-                    todo.extend(self.calls.get(i).into_iter().flatten().copied());
+                    todo.extend(library.calls.get(i).into_iter().flatten().copied());
                 }
             }
         }
-        self.defs
+        library
+            .defs
             .iter()
             .zip(keep)
             .filter_map(|(def, keep)| keep.then_some(def))
+            .collect()
     }
 
     /// Compiles jq `code` found at `pointer`; the error is a message for a person.
@@ -424,7 +567,7 @@ impl ExprCompiler {
             }
         }
         let arena = Arena::default();
-        let loader = Loader::new(self.prelude_for(code).cloned());
+        let loader = Loader::new(self.prelude_for(code).into_iter().cloned());
         let modules = loader
             .load(&arena, File { code, path: () })
             .map_err(|errors| load_errors(code, errors))?;
@@ -824,18 +967,53 @@ mod tests {
             "label $out | foreach .a[] as $x (0; . + $x; if . > 3 then ., break $out else . end)",
             "(.a | indices(1)), ([paths(type == \"number\")] | length), (.b.c | test(\"x\"), ltrimstr(\"x\"))",
         ] {
-            let pruned = run_with_prelude(code, compiler.prelude_for(code), input.clone());
-            let whole = run_with_prelude(code, compiler.defs.iter(), input.clone());
+            let pruned =
+                run_with_prelude(code, compiler.prelude_for(code).into_iter(), input.clone());
+            let whole = run_with_prelude(code, compiler.library().defs.iter(), input.clone());
             assert!(whole.is_ok(), "{code}: {whole:?}");
             assert_eq!(pruned, whole, "{code}");
         }
     }
 
     #[test]
+    fn the_library_names_are_those_jaq_defines() {
+        let mut defined: Vec<&str> = Library::parse().defs.iter().map(|d| d.name).collect();
+        defined.sort_unstable();
+        defined.dedup();
+        assert_eq!(
+            defined, LIBRARY_NAMES,
+            "update LIBRARY_NAMES to jaq's library"
+        );
+    }
+
+    #[test]
+    fn the_library_is_parsed_only_for_expressions_that_name_it() {
+        let compiler = ExprCompiler::new();
+        let scope = Scope::default();
+        let site = site(Position::TaskDefinition, &scope);
+        for code in [
+            ".a",
+            "{ name: (.name // \"world\") }",
+            "\"Hello, \\(.name)!\"",
+            "$execution.id",
+        ] {
+            assert!(compiler.compile(code, site, "/x").is_ok(), "{code}");
+        }
+        assert!(compiler.library.get().is_none());
+        assert!(compiler.compile("map(.)", site, "/x").is_ok());
+        assert!(compiler.library.get().is_some());
+    }
+
+    #[test]
     fn expressions_get_only_the_definitions_they_reach() {
         let compiler = ExprCompiler::new();
-        let names =
-            |code: &str| -> Vec<&str> { compiler.prelude_for(code).map(|def| def.name).collect() };
+        let names = |code: &str| -> Vec<&str> {
+            compiler
+                .prelude_for(code)
+                .into_iter()
+                .map(|def| def.name)
+                .collect()
+        };
         assert!(names(".a | .b").is_empty());
         assert!(names("{ name: (.name // \"world\") }").is_empty());
         let map = names("map(. + 1)");
@@ -856,7 +1034,7 @@ mod tests {
         assert!(names("\"\\(.a | first)\"").contains(&"first"));
         assert!(names("@base64").contains(&"@base64"));
         // Code that does not lex gets the whole library (the loader reports the error).
-        assert_eq!(names("\"unterminated").len(), compiler.defs.len());
+        assert_eq!(names("\"unterminated").len(), compiler.library().defs.len());
         assert!(compile("\"unterminated", Position::TaskDefinition).is_err());
     }
 
