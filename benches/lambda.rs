@@ -5,6 +5,8 @@
 //!
 //! Run by `make bench` (scripts/bench.sh), which builds both binaries first. Prints one JSON
 //! object on stdout. Arguments: `--cold N` (default 20), `--warm N` (default 1000).
+//! `BENCH_BOOTSTRAP` and `BENCH_ECHO` name other binaries to measure (defaults: the release
+//! builds in `target/release`).
 
 #[path = "../tests/support/function.rs"]
 mod function;
@@ -133,16 +135,19 @@ fn main() {
         println!("bench harness checked on the debug bootstrap (1 cold start, 25 warm invocations); `make bench` measures");
         return;
     }
+    // The binaries under test: the release builds, unless `BENCH_BOOTSTRAP` / `BENCH_ECHO`
+    // name others (make bench passes the cargo-lambda builds it zips).
     let release = root().join("target/release");
+    let binary = |var: &str, default: PathBuf| std::env::var_os(var).map_or(default, PathBuf::from);
     let subjects = [
         Subject {
             name: "bootstrap",
-            binary: release.join("bootstrap"),
+            binary: binary("BENCH_BOOTSTRAP", release.join("bootstrap")),
             env: dev_env(),
         },
         Subject {
             name: "echo",
-            binary: release.join("examples/echo"),
+            binary: binary("BENCH_ECHO", release.join("examples/echo")),
             env: Vec::new(),
         },
     ];

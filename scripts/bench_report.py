@@ -86,4 +86,11 @@ if py:
                          f"× {ours / pyrate:.1f}" if ours else "", "≥ 5 ×"))
     lines.append("")
 
+# The measures taken for issue 7 and their before/after figures (kept by hand: each one was
+# measured against the tree before it).
+measures = os.path.join(root, "benches", "MEASURES.md")
+if os.path.exists(measures):
+    with open(measures) as f:
+        lines += [f.read().rstrip(), ""]
+
 print("\n".join(lines))

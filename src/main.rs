@@ -19,7 +19,7 @@ const INIT_ERROR_TYPE: &str = "Runtime.ConfigurationError";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    lambda_runtime::tracing::init_default_subscriber();
+    init_logging();
 
     let app = match Config::from_env() {
         Ok(config) => App::new(config).await.map_err(|e| e.to_string()),
@@ -46,6 +46,31 @@ async fn main() {
     if let Err(e) = runtime.run().await {
         tracing::error!(error = %e, "the Lambda runtime loop stopped");
         std::process::exit(1);
+    }
+}
+
+/// Logs to stdout as Lambda's advanced logging controls ask: JSON when `AWS_LAMBDA_LOG_FORMAT`
+/// is `JSON`, at the level of `AWS_LAMBDA_LOG_LEVEL` (else `RUST_LOG`, else `INFO`), without
+/// timestamps (CloudWatch adds them). Equivalent to `lambda_runtime`'s default subscriber except
+/// that the level is one level for every target: per-target `RUST_LOG` directives would need
+/// `tracing-subscriber`'s `env-filter`, whose regex engine is ~0.5 MB of the package.
+fn init_logging() {
+    use tracing_subscriber::filter::LevelFilter;
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .and_then(|text| text.trim().parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let logs = tracing_subscriber::fmt()
+        .with_target(false)
+        .without_time()
+        .with_max_level(level)
+        .with_writer(std::io::stdout);
+    if json {
+        logs.json().init();
+    } else {
+        logs.init();
     }
 }
 

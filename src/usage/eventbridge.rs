@@ -183,6 +183,7 @@ impl EventBridge {
             .behavior_version(BehaviorVersion::v2026_01_12())
             .region(Region::new(settings.region))
             .credentials_provider(credentials)
+            .http_client(super::https::SdkHttpsClient::default())
             .retry_config(RetryConfig::disabled())
             .timeout_config(
                 TimeoutConfig::builder()

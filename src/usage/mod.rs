@@ -8,6 +8,7 @@
 //!   fallback for whatever cannot be delivered; both streams share one client and one delivery.
 //! - [`delivery`]: PutEvents batching, retries and the deadline, independent of the SDK.
 //! - [`eventbridge`]: the SDK client, built once at init from the Lambda environment.
+//! - `https`: the SDK's HTTP/1.1 client over the runtime's one TLS stack.
 //!
 //! Usage is informational. The runtime measures and emits it; nothing in the runtime reads it
 //! back to decide anything, and its delivery never changes an execution's result.
@@ -15,6 +16,7 @@
 pub mod delivery;
 pub mod eventbridge;
 pub mod events;
+mod https;
 pub mod sink;
 pub mod workflow_events;
 

@@ -15,6 +15,7 @@ use jaq_core::native::Fun;
 use jaq_core::{Ctx, Cv, Exn, Native, ValXs, Vars};
 use jaq_json::Val;
 use serde_json::Value;
+use std::sync::OnceLock;
 
 /// How jaq sees our data: plain `Val`s, no global data besides the program.
 type Data = JustLut<Val>;
@@ -340,19 +341,204 @@ pub(crate) fn strip_expression(text: &str) -> Option<&str> {
 }
 
 /// Compiles expressions; holds the parsed jq standard library so it is parsed once per load.
+///
+/// jaq compiles every definition it is given into each program, so handing it the whole
+/// standard library (about 150 definitions) made each expression cost about a millisecond
+/// at init. An expression is given only the definitions it can reach: those named by its
+/// words and formats, and what they call, transitively. All arities of a name are kept and
+/// the library's order is preserved, so every call resolves as it would with the whole
+/// library. The library itself is parsed on first need: a bundle whose expressions name none
+/// of its filters (paths, literals, operators, `$` variables) never parses it.
 pub(crate) struct ExprCompiler {
-    defs: Vec<Def>,
+    library: OnceLock<Library>,
 }
 
+/// The parsed jq standard library.
+struct Library {
+    defs: Vec<Def>,
+    /// For each definition of `defs`, the indices of the definitions its body can call.
+    calls: Vec<Box<[usize]>>,
+}
+
+impl Library {
+    fn parse() -> Library {
+        let defs: Vec<Def> = jaq_core::defs()
+            .chain(jaq_std::defs())
+            .chain(jaq_json::defs())
+            .collect();
+        let calls = defs
+            .iter()
+            .map(|def| {
+                let mut names = Vec::new();
+                term_names(&def.body, &mut names);
+                defs_named(&defs, &names)
+            })
+            .collect();
+        Library { defs, calls }
+    }
+}
+
+/// The names the standard library defines (sorted): an expression that names none of them
+/// needs no part of it. A test checks this list against the library jaq ships.
+const LIBRARY_NAMES: [&str; 106] = [
+    "@base64",
+    "@base64d",
+    "@html",
+    "@htmld",
+    "@json",
+    "@sh",
+    "@text",
+    "@uri",
+    "@urid",
+    "abs",
+    "add",
+    "all",
+    "any",
+    "arrays",
+    "booleans",
+    "capture",
+    "capture_of_match",
+    "combinations",
+    "debug",
+    "del",
+    "delpaths",
+    "drem",
+    "empty",
+    "error",
+    "false",
+    "finites",
+    "first",
+    "flatten",
+    "from_entries",
+    "fromdate",
+    "gamma",
+    "getpath",
+    "gsub",
+    "halt",
+    "halt_error",
+    "in",
+    "index",
+    "infinite",
+    "inside",
+    "isarray",
+    "isboolean",
+    "isempty",
+    "isfinite",
+    "isinfinite",
+    "isnan",
+    "isnormal",
+    "isnumber",
+    "isobject",
+    "isstring",
+    "iterables",
+    "join",
+    "keys",
+    "last",
+    "logb",
+    "map",
+    "map_values",
+    "match",
+    "max",
+    "max_by",
+    "min",
+    "min_by",
+    "nan",
+    "nexttoward",
+    "normals",
+    "not",
+    "nth",
+    "null",
+    "nulls",
+    "numbers",
+    "objects",
+    "paths",
+    "pick",
+    "pow10",
+    "range",
+    "recurse",
+    "repeat",
+    "rindex",
+    "scalars",
+    "scalb",
+    "scan",
+    "scan_",
+    "select",
+    "setpath",
+    "significand",
+    "split",
+    "splits",
+    "stderr",
+    "strings",
+    "sub",
+    "test",
+    "to_entries",
+    "toboolean",
+    "todate",
+    "tonumber",
+    "tostring",
+    "totype",
+    "transpose",
+    "true",
+    "type",
+    "unique",
+    "unique_by",
+    "until",
+    "values",
+    "walk",
+    "while",
+    "with_entries",
+];
+
 impl ExprCompiler {
-    /// Parses the jq standard library definitions.
+    /// A compiler; the standard library is parsed when an expression first needs it.
     pub(crate) fn new() -> Self {
         ExprCompiler {
-            defs: jaq_core::defs()
-                .chain(jaq_std::defs())
-                .chain(jaq_json::defs())
-                .collect(),
+            library: OnceLock::new(),
         }
+    }
+
+    fn library(&self) -> &Library {
+        self.library.get_or_init(Library::parse)
+    }
+
+    /// The standard library definitions `code` can reach, in library order. Code that does
+    /// not lex gets them all: the loader then reports its error as usual.
+    fn prelude_for(&self, code: &str) -> Vec<&Def> {
+        let names = match lex::Lexer::new(code).lex() {
+            Ok(tokens) => {
+                let mut names = Vec::new();
+                token_names(&tokens, &mut names);
+                if !names
+                    .iter()
+                    .any(|name| LIBRARY_NAMES.binary_search(name).is_ok())
+                {
+                    return Vec::new();
+                }
+                Some(names)
+            }
+            Err(_) => None,
+        };
+        let library = self.library();
+        let roots = match names {
+            Some(names) => defs_named(&library.defs, &names),
+            None => (0..library.defs.len()).collect(),
+        };
+        let mut keep = vec![false; library.defs.len()];
+        let mut todo = roots.into_vec();
+        while let Some(i) = todo.pop() {
+            if let Some(slot) = keep.get_mut(i) {
+                if !*slot {
+                    *slot = true;
+                    todo.extend(library.calls.get(i).into_iter().flatten().copied());
+                }
+            }
+        }
+        library
+            .defs
+            .iter()
+            .zip(keep)
+            .filter_map(|(def, keep)| keep.then_some(def))
+            .collect()
     }
 
     /// Compiles jq `code` found at `pointer`; the error is a message for a person.
@@ -381,7 +567,7 @@ impl ExprCompiler {
             }
         }
         let arena = Arena::default();
-        let loader = Loader::new(self.defs.iter().cloned());
+        let loader = Loader::new(self.prelude_for(code).into_iter().cloned());
         let modules = loader
             .load(&arena, File { code, path: () })
             .map_err(|errors| load_errors(code, errors))?;
@@ -455,6 +641,114 @@ impl ExprCompiler {
             }
             other => Template::Const(from_json_ref(other)),
         })
+    }
+}
+
+/// Indices of the definitions called any of `names` (every arity).
+fn defs_named(defs: &[Def], names: &[&str]) -> Box<[usize]> {
+    defs.iter()
+        .enumerate()
+        .filter(|(_, def)| names.contains(&def.name))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The words (filter names, keywords, field names) and formats (`@base64`) of lexed jq code:
+/// a superset of the filters it calls.
+fn token_names<'s>(tokens: &[lex::Token<&'s str>], names: &mut Vec<&'s str>) {
+    for lex::Token(text, tok) in tokens {
+        match tok {
+            lex::Tok::Word | lex::Tok::Fmt => names.push(text),
+            lex::Tok::Block(inner) => token_names(inner, names),
+            lex::Tok::Str(parts) => {
+                for part in parts {
+                    if let lex::StrPart::Term(token) = part {
+                        token_names(core::slice::from_ref(token), names);
+                    }
+                }
+            }
+            lex::Tok::Var | lex::Tok::Num | lex::Tok::Sym => {}
+        }
+    }
+}
+
+/// The names a parsed jq term calls (filters and formats), local definitions included.
+fn term_names<'s>(term: &parse::Term<&'s str>, names: &mut Vec<&'s str>) {
+    use parse::Term;
+    match term {
+        Term::Id | Term::Recurse | Term::Num(_) | Term::Break(_) | Term::Var(_) => {}
+        Term::Str(format, parts) => {
+            names.extend(format.iter().copied());
+            for part in parts {
+                if let lex::StrPart::Term(term) = part {
+                    term_names(term, names);
+                }
+            }
+        }
+        Term::Arr(inner) => inner.iter().for_each(|t| term_names(t, names)),
+        Term::Obj(entries) => {
+            for (key, value) in entries {
+                term_names(key, names);
+                value.iter().for_each(|t| term_names(t, names));
+            }
+        }
+        Term::Neg(t) | Term::Label(_, t) => term_names(t, names),
+        Term::BinOp(l, op, r) => {
+            if let parse::BinaryOp::Pipe(Some(pattern)) = op {
+                pattern_names(pattern, names);
+            }
+            term_names(l, names);
+            term_names(r, names);
+        }
+        Term::Fold(_, xs, pattern, args) => {
+            term_names(xs, names);
+            pattern_names(pattern, names);
+            args.iter().for_each(|t| term_names(t, names));
+        }
+        Term::TryCatch(body, catch) => {
+            term_names(body, names);
+            catch.iter().for_each(|t| term_names(t, names));
+        }
+        Term::IfThenElse(branches, otherwise) => {
+            for (cond, then) in branches {
+                term_names(cond, names);
+                term_names(then, names);
+            }
+            otherwise.iter().for_each(|t| term_names(t, names));
+        }
+        Term::Def(defs, body) => {
+            defs.iter().for_each(|def| term_names(&def.body, names));
+            term_names(body, names);
+        }
+        Term::Call(name, args) => {
+            names.push(name);
+            args.iter().for_each(|t| term_names(t, names));
+        }
+        Term::Path(t, path) => {
+            term_names(t, names);
+            for (part, _) in &path.0 {
+                match part {
+                    jaq_core::path::Part::Index(i) => term_names(i, names),
+                    jaq_core::path::Part::Range(from, to) => {
+                        from.iter().chain(to).for_each(|t| term_names(t, names))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The names called inside a destructuring pattern (computed object keys).
+fn pattern_names<'s>(pattern: &parse::Pattern<&'s str>, names: &mut Vec<&'s str>) {
+    match pattern {
+        parse::Pattern::Var(_) => {}
+        parse::Pattern::Arr(items) => items.iter().for_each(|p| pattern_names(p, names)),
+        parse::Pattern::Obj(entries) => {
+            for (key, p) in entries {
+                term_names(key, names);
+                pattern_names(p, names);
+            }
+        }
     }
 }
 
@@ -620,6 +914,128 @@ mod tests {
             execution: &null,
             locals: &[],
         });
+    }
+
+    /// Compiles `code` with exactly the given standard library prelude and runs it on `input`.
+    fn run_with_prelude<'d>(
+        code: &str,
+        prelude: impl Iterator<Item = &'d Def>,
+        input: serde_json::Value,
+    ) -> Result<Vec<serde_json::Value>, String> {
+        let arena = Arena::default();
+        let modules = Loader::new(prelude.cloned())
+            .load(&arena, File { code, path: () })
+            .map_err(|errors| load_errors(code, errors))?;
+        let filter = jaq_core::Compiler::<_, Data>::default()
+            .with_funs(funs())
+            .compile(modules)
+            .map_err(|errors| format!("{} compile errors", errors.len()))?;
+        let ctx = Ctx::<Data>::new(&filter.lut, Vars::new([]));
+        filter
+            .id
+            .run((ctx, crate::workflow::value::from_json(input)))
+            .map(|out| match out {
+                Ok(value) => to_json(&value),
+                Err(exn) => Err(exception_message(exn)),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pruned_prelude_computes_what_the_whole_library_does() {
+        let compiler = ExprCompiler::new();
+        let input =
+            json!({"a": [3, 1, 2], "b": {"c": "x y", "d": null}, "s": "2015-03-05T23:51:47Z"});
+        for code in [
+            ".a | map(select(. > 1)) | sort",
+            "to_entries | from_entries",
+            "[paths] | length",
+            "walk(if type == \"number\" then . + 1 else . end)",
+            ".b.c | @base64 | @base64d",
+            "\"\\(.a | add) \\(.b | keys | join(\",\"))\"",
+            "[.a[] | tostring] | @sh",
+            "@json \"v: \\(.b)\"",
+            ".a as [$x, $y] | {($x | tostring): $y} | with_entries(.value += 1)",
+            "reduce (.a | to_entries[]) as {key: $k, value: $v} (0; . + $k * $v)",
+            "def twice(f): f | f; .a | twice(map(. * 2)) | first, last, (range(2) | tostring)",
+            "[limit(2; repeat(1))], (.s | fromdateiso8601), ([.a[] | select(. != 1)] | min_by(.))",
+            "try error(\"boom\") catch ascii_upcase",
+            ".b | del(.d) | has(\"c\"), (.. |= .), ([.[]?] | any)",
+            "getpath([\"b\", \"c\"]) | splits(\" \")",
+            "[.a[] | if . > 1 then \"big\" elif . == 1 then \"one\" else empty end] | unique",
+            "[.[] | tojson | fromjson | type] | group_by(.) | map(length)",
+            "label $out | foreach .a[] as $x (0; . + $x; if . > 3 then ., break $out else . end)",
+            "(.a | indices(1)), ([paths(type == \"number\")] | length), (.b.c | test(\"x\"), ltrimstr(\"x\"))",
+        ] {
+            let pruned =
+                run_with_prelude(code, compiler.prelude_for(code).into_iter(), input.clone());
+            let whole = run_with_prelude(code, compiler.library().defs.iter(), input.clone());
+            assert!(whole.is_ok(), "{code}: {whole:?}");
+            assert_eq!(pruned, whole, "{code}");
+        }
+    }
+
+    #[test]
+    fn the_library_names_are_those_jaq_defines() {
+        let mut defined: Vec<&str> = Library::parse().defs.iter().map(|d| d.name).collect();
+        defined.sort_unstable();
+        defined.dedup();
+        assert_eq!(
+            defined, LIBRARY_NAMES,
+            "update LIBRARY_NAMES to jaq's library"
+        );
+    }
+
+    #[test]
+    fn the_library_is_parsed_only_for_expressions_that_name_it() {
+        let compiler = ExprCompiler::new();
+        let scope = Scope::default();
+        let site = site(Position::TaskDefinition, &scope);
+        for code in [
+            ".a",
+            "{ name: (.name // \"world\") }",
+            "\"Hello, \\(.name)!\"",
+            "$execution.id",
+        ] {
+            assert!(compiler.compile(code, site, "/x").is_ok(), "{code}");
+        }
+        assert!(compiler.library.get().is_none());
+        assert!(compiler.compile("map(.)", site, "/x").is_ok());
+        assert!(compiler.library.get().is_some());
+    }
+
+    #[test]
+    fn expressions_get_only_the_definitions_they_reach() {
+        let compiler = ExprCompiler::new();
+        let names = |code: &str| -> Vec<&str> {
+            compiler
+                .prelude_for(code)
+                .into_iter()
+                .map(|def| def.name)
+                .collect()
+        };
+        assert!(names(".a | .b").is_empty());
+        assert!(names("{ name: (.name // \"world\") }").is_empty());
+        let map = names("map(. + 1)");
+        assert!(map.contains(&"map"), "{map:?}");
+        assert!(
+            !map.contains(&"walk") && !map.contains(&"to_entries"),
+            "{map:?}"
+        );
+        // `with_entries` reaches `to_entries`, `from_entries` and `map`.
+        let entries = names("with_entries(.)");
+        for needed in ["with_entries", "to_entries", "from_entries", "map"] {
+            assert!(
+                entries.contains(&needed),
+                "{needed} missing from {entries:?}"
+            );
+        }
+        // Words inside string interpolations and formats count.
+        assert!(names("\"\\(.a | first)\"").contains(&"first"));
+        assert!(names("@base64").contains(&"@base64"));
+        // Code that does not lex gets the whole library (the loader reports the error).
+        assert_eq!(names("\"unterminated").len(), compiler.library().defs.len());
+        assert!(compile("\"unterminated", Position::TaskDefinition).is_err());
     }
 
     #[test]
