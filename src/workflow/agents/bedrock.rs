@@ -26,9 +26,10 @@
 //! failures to connect or read may be retried; any other status is final.
 
 use super::provider::{
-    retry_after, AttemptFailure, ChatReply, ChatRequest, FunctionCall, Message, ToolCall, Usage,
+    self, retry_after, AttemptFailure, ChatReply, ChatRequest, FunctionCall, Message, ToolCall,
+    Usage,
 };
-use crate::workflow::http::{self, CallFailure, HttpClient, HttpMeter, Request};
+use crate::workflow::http::{self, CallFailure, HttpClient, Request};
 use crate::workflow::options::{AwsCredentials, BedrockOptions};
 use crate::workflow::value::truncate;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
@@ -157,16 +158,7 @@ pub(super) async fn attempt(
         headers,
         body: Some(Bytes::from(body)),
     };
-    // Model calls are metered as `llm` usage, not as `http`.
-    let unmetered = HttpMeter::default();
-    let response = client
-        .exchange(&request_out, &unmetered)
-        .await
-        .map_err(|failure| AttemptFailure {
-            retryable: true,
-            retry_after: None,
-            failure,
-        })?;
+    let response = provider::send(client, &request_out).await?;
     let status = response.status.as_u16();
     if !response.status.is_success() {
         let (code, message) = error_of(&response.headers, &response.body);
@@ -185,12 +177,7 @@ pub(super) async fn attempt(
             retry_after: retry_after(&response.headers),
             failure: CallFailure {
                 status,
-                title: format!(
-                    "HTTP {status} {}",
-                    response.status.canonical_reason().unwrap_or("")
-                )
-                .trim_end()
-                .to_owned(),
+                title: provider::status_title(response.status),
                 detail: format!(
                     "the Bedrock model `{}` at {} answered {status}{}: {}{hint}",
                     request.model,

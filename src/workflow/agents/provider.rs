@@ -4,7 +4,7 @@
 //! [`ProviderKind`](super::ProviderKind) variant, its file, and one arm in [`attempt`].
 
 use super::{bedrock, openai, ModelSpec, ProviderKind, ToolSpec};
-use crate::workflow::http::CallFailure;
+use crate::workflow::http::{CallFailure, HttpClient, HttpMeter, Request, Response};
 use crate::workflow::options::Services;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -108,6 +108,33 @@ pub(crate) struct AttemptFailure {
     pub(crate) retry_after: Option<Duration>,
     /// What the caller sees.
     pub(crate) failure: CallFailure,
+}
+
+/// Sends one model request as is (any status comes back). Model calls are metered as `llm`
+/// usage, not as `http`; a transport failure is worth another attempt.
+pub(crate) async fn send(
+    client: &HttpClient,
+    request: &Request,
+) -> Result<Response, AttemptFailure> {
+    client
+        .exchange(request, &HttpMeter::default())
+        .await
+        .map_err(|failure| AttemptFailure {
+            retryable: true,
+            retry_after: None,
+            failure,
+        })
+}
+
+/// The title of a provider's error answer: `HTTP 429 Too Many Requests`.
+pub(crate) fn status_title(status: hyper::StatusCode) -> String {
+    format!(
+        "HTTP {} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    )
+    .trim_end()
+    .to_owned()
 }
 
 /// Why a model call failed.
