@@ -431,16 +431,15 @@ fn reply(body: &[u8]) -> Result<ChatReply, String> {
         // Other blocks (reasoning, citations, images) are not part of the reply.
     }
     let content = (!texts.is_empty()).then(|| texts.join("\n"));
-    let count = |pointer: &str| body.pointer(pointer).and_then(Value::as_u64);
-    let prompt_tokens = count("/usage/inputTokens").unwrap_or(0);
-    let completion_tokens = count("/usage/outputTokens").unwrap_or(0);
-    let usage = Usage {
-        prompt_tokens,
-        completion_tokens,
-        total_tokens: count("/usage/totalTokens")
-            .unwrap_or(prompt_tokens.saturating_add(completion_tokens)),
-        cached_tokens: count("/usage/cacheReadInputTokens").unwrap_or(0),
-    };
+    let usage = Usage::read(
+        &body,
+        [
+            "/usage/inputTokens",
+            "/usage/outputTokens",
+            "/usage/totalTokens",
+            "/usage/cacheReadInputTokens",
+        ],
+    );
     Ok(ChatReply {
         content,
         tool_calls,

@@ -187,16 +187,15 @@ fn reply(body: &[u8]) -> Result<ChatReply, String> {
             });
         }
     }
-    let count = |pointer: &str| body.pointer(pointer).and_then(Value::as_u64);
-    let prompt_tokens = count("/usage/prompt_tokens").unwrap_or(0);
-    let completion_tokens = count("/usage/completion_tokens").unwrap_or(0);
-    let usage = Usage {
-        prompt_tokens,
-        completion_tokens,
-        total_tokens: count("/usage/total_tokens")
-            .unwrap_or(prompt_tokens.saturating_add(completion_tokens)),
-        cached_tokens: count("/usage/prompt_tokens_details/cached_tokens").unwrap_or(0),
-    };
+    let usage = Usage::read(
+        &body,
+        [
+            "/usage/prompt_tokens",
+            "/usage/completion_tokens",
+            "/usage/total_tokens",
+            "/usage/prompt_tokens_details/cached_tokens",
+        ],
+    );
     Ok(ChatReply {
         content,
         tool_calls,

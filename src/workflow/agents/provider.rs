@@ -99,6 +99,22 @@ pub(crate) struct Usage {
     pub(crate) cached_tokens: u64,
 }
 
+impl Usage {
+    /// Reads the counts of a provider's answer at the JSON pointers of its wire format
+    /// (prompt, completion, total, cached); a missing total is the sum of the other two.
+    pub(crate) fn read(body: &Value, [prompt, completion, total, cached]: [&str; 4]) -> Usage {
+        let count = |pointer: &str| body.pointer(pointer).and_then(Value::as_u64);
+        let prompt_tokens = count(prompt).unwrap_or(0);
+        let completion_tokens = count(completion).unwrap_or(0);
+        Usage {
+            prompt_tokens,
+            completion_tokens,
+            total_tokens: count(total).unwrap_or(prompt_tokens.saturating_add(completion_tokens)),
+            cached_tokens: count(cached).unwrap_or(0),
+        }
+    }
+}
+
 /// Why one attempt failed, and whether another may succeed.
 #[derive(Debug)]
 pub(crate) struct AttemptFailure {
