@@ -5,6 +5,7 @@
 //! Nothing here is global: a compiled [`Expr`] owns its program, and each evaluation gets its
 //! arguments from the caller.
 
+use super::jq_library::{Def, LIBRARY};
 use super::load::{child, Invalid};
 use super::value::{from_json_ref, truncate};
 use jaq_core::box_iter::box_once;
@@ -15,14 +16,11 @@ use jaq_core::native::Fun;
 use jaq_core::{Ctx, Cv, Exn, Native, ValXs, Vars};
 use jaq_json::Val;
 use serde_json::Value;
-use std::sync::OnceLock;
 
 /// How jaq sees our data: plain `Val`s, no global data besides the program.
 type Data = JustLut<Val>;
 /// A compiled jq program.
 type Filter = jaq_core::Filter<Data>;
-/// A parsed jq definition of the standard library.
-type Def = jaq_core::load::parse::Def<&'static str>;
 
 /// Longest error message taken from jq (they can quote whole values).
 const MAX_MESSAGE: usize = 400;
@@ -342,203 +340,30 @@ pub(crate) fn strip_expression(text: &str) -> Option<&str> {
 
 /// Compiles expressions; holds the parsed jq standard library so it is parsed once per load.
 ///
-/// jaq compiles every definition it is given into each program, so handing it the whole
-/// standard library (about 150 definitions) made each expression cost about a millisecond
-/// at init. An expression is given only the definitions it can reach: those named by its
-/// words and formats, and what they call, transitively. All arities of a name are kept and
-/// the library's order is preserved, so every call resolves as it would with the whole
-/// library. The library itself is parsed on first need: a bundle whose expressions name none
-/// of its filters (paths, literals, operators, `$` variables) never parses it.
-pub(crate) struct ExprCompiler {
-    library: OnceLock<Library>,
-}
-
-/// The parsed jq standard library.
-struct Library {
-    defs: Vec<Def>,
-    /// For each definition of `defs`, the indices of the definitions its body can call.
-    calls: Vec<Box<[usize]>>,
-}
-
-impl Library {
-    fn parse() -> Library {
-        let defs: Vec<Def> = jaq_core::defs()
-            .chain(jaq_std::defs())
-            .chain(jaq_json::defs())
-            .collect();
-        let calls = defs
-            .iter()
-            .map(|def| {
-                let mut names = Vec::new();
-                term_names(&def.body, &mut names);
-                defs_named(&defs, &names)
-            })
-            .collect();
-        Library { defs, calls }
-    }
-}
-
-/// The names the standard library defines (sorted): an expression that names none of them
-/// needs no part of it. A test checks this list against the library jaq ships.
-const LIBRARY_NAMES: [&str; 106] = [
-    "@base64",
-    "@base64d",
-    "@html",
-    "@htmld",
-    "@json",
-    "@sh",
-    "@text",
-    "@uri",
-    "@urid",
-    "abs",
-    "add",
-    "all",
-    "any",
-    "arrays",
-    "booleans",
-    "capture",
-    "capture_of_match",
-    "combinations",
-    "debug",
-    "del",
-    "delpaths",
-    "drem",
-    "empty",
-    "error",
-    "false",
-    "finites",
-    "first",
-    "flatten",
-    "from_entries",
-    "fromdate",
-    "gamma",
-    "getpath",
-    "gsub",
-    "halt",
-    "halt_error",
-    "in",
-    "index",
-    "infinite",
-    "inside",
-    "isarray",
-    "isboolean",
-    "isempty",
-    "isfinite",
-    "isinfinite",
-    "isnan",
-    "isnormal",
-    "isnumber",
-    "isobject",
-    "isstring",
-    "iterables",
-    "join",
-    "keys",
-    "last",
-    "logb",
-    "map",
-    "map_values",
-    "match",
-    "max",
-    "max_by",
-    "min",
-    "min_by",
-    "nan",
-    "nexttoward",
-    "normals",
-    "not",
-    "nth",
-    "null",
-    "nulls",
-    "numbers",
-    "objects",
-    "paths",
-    "pick",
-    "pow10",
-    "range",
-    "recurse",
-    "repeat",
-    "rindex",
-    "scalars",
-    "scalb",
-    "scan",
-    "scan_",
-    "select",
-    "setpath",
-    "significand",
-    "split",
-    "splits",
-    "stderr",
-    "strings",
-    "sub",
-    "test",
-    "to_entries",
-    "toboolean",
-    "todate",
-    "tonumber",
-    "tostring",
-    "totype",
-    "transpose",
-    "true",
-    "type",
-    "unique",
-    "unique_by",
-    "until",
-    "values",
-    "walk",
-    "while",
-    "with_entries",
-];
+/// Compiles jq expressions, each with only the standard library definitions it can reach
+/// ([`LIBRARY`], parsed one definition at a time on first need): a bundle whose expressions
+/// name none of its filters (paths, literals, operators, `$` variables) parses none of it.
+pub(crate) struct ExprCompiler;
 
 impl ExprCompiler {
-    /// A compiler; the standard library is parsed when an expression first needs it.
     pub(crate) fn new() -> Self {
-        ExprCompiler {
-            library: OnceLock::new(),
-        }
-    }
-
-    fn library(&self) -> &Library {
-        self.library.get_or_init(Library::parse)
+        ExprCompiler
     }
 
     /// The standard library definitions `code` can reach, in library order. Code that does
     /// not lex gets them all: the loader then reports its error as usual.
-    fn prelude_for(&self, code: &str) -> Vec<&Def> {
-        let names = match lex::Lexer::new(code).lex() {
+    fn prelude_for(&self, code: &str) -> Vec<&'static Def> {
+        match lex::Lexer::new(code).lex() {
             Ok(tokens) => {
                 let mut names = Vec::new();
                 token_names(&tokens, &mut names);
-                if !names
-                    .iter()
-                    .any(|name| LIBRARY_NAMES.binary_search(name).is_ok())
-                {
+                if !names.iter().any(|name| LIBRARY.defines(name)) {
                     return Vec::new();
                 }
-                Some(names)
+                LIBRARY.reach(&names)
             }
-            Err(_) => None,
-        };
-        let library = self.library();
-        let roots = match names {
-            Some(names) => defs_named(&library.defs, &names),
-            None => (0..library.defs.len()).collect(),
-        };
-        let mut keep = vec![false; library.defs.len()];
-        let mut todo = roots.into_vec();
-        while let Some(i) = todo.pop() {
-            if let Some(slot) = keep.get_mut(i) {
-                if !*slot {
-                    *slot = true;
-                    todo.extend(library.calls.get(i).into_iter().flatten().copied());
-                }
-            }
+            Err(_) => LIBRARY.all(),
         }
-        library
-            .defs
-            .iter()
-            .zip(keep)
-            .filter_map(|(def, keep)| keep.then_some(def))
-            .collect()
     }
 
     /// Compiles jq `code` found at `pointer`; the error is a message for a person.
@@ -644,15 +469,6 @@ impl ExprCompiler {
     }
 }
 
-/// Indices of the definitions called any of `names` (every arity).
-fn defs_named(defs: &[Def], names: &[&str]) -> Box<[usize]> {
-    defs.iter()
-        .enumerate()
-        .filter(|(_, def)| names.contains(&def.name))
-        .map(|(i, _)| i)
-        .collect()
-}
-
 /// The words (filter names, keywords, field names) and formats (`@base64`) of lexed jq code:
 /// a superset of the filters it calls.
 fn token_names<'s>(tokens: &[lex::Token<&'s str>], names: &mut Vec<&'s str>) {
@@ -668,86 +484,6 @@ fn token_names<'s>(tokens: &[lex::Token<&'s str>], names: &mut Vec<&'s str>) {
                 }
             }
             lex::Tok::Var | lex::Tok::Num | lex::Tok::Sym => {}
-        }
-    }
-}
-
-/// The names a parsed jq term calls (filters and formats), local definitions included.
-fn term_names<'s>(term: &parse::Term<&'s str>, names: &mut Vec<&'s str>) {
-    use parse::Term;
-    match term {
-        Term::Id | Term::Recurse | Term::Num(_) | Term::Break(_) | Term::Var(_) => {}
-        Term::Str(format, parts) => {
-            names.extend(format.iter().copied());
-            for part in parts {
-                if let lex::StrPart::Term(term) = part {
-                    term_names(term, names);
-                }
-            }
-        }
-        Term::Arr(inner) => inner.iter().for_each(|t| term_names(t, names)),
-        Term::Obj(entries) => {
-            for (key, value) in entries {
-                term_names(key, names);
-                value.iter().for_each(|t| term_names(t, names));
-            }
-        }
-        Term::Neg(t) | Term::Label(_, t) => term_names(t, names),
-        Term::BinOp(l, op, r) => {
-            if let parse::BinaryOp::Pipe(Some(pattern)) = op {
-                pattern_names(pattern, names);
-            }
-            term_names(l, names);
-            term_names(r, names);
-        }
-        Term::Fold(_, xs, pattern, args) => {
-            term_names(xs, names);
-            pattern_names(pattern, names);
-            args.iter().for_each(|t| term_names(t, names));
-        }
-        Term::TryCatch(body, catch) => {
-            term_names(body, names);
-            catch.iter().for_each(|t| term_names(t, names));
-        }
-        Term::IfThenElse(branches, otherwise) => {
-            for (cond, then) in branches {
-                term_names(cond, names);
-                term_names(then, names);
-            }
-            otherwise.iter().for_each(|t| term_names(t, names));
-        }
-        Term::Def(defs, body) => {
-            defs.iter().for_each(|def| term_names(&def.body, names));
-            term_names(body, names);
-        }
-        Term::Call(name, args) => {
-            names.push(name);
-            args.iter().for_each(|t| term_names(t, names));
-        }
-        Term::Path(t, path) => {
-            term_names(t, names);
-            for (part, _) in &path.0 {
-                match part {
-                    jaq_core::path::Part::Index(i) => term_names(i, names),
-                    jaq_core::path::Part::Range(from, to) => {
-                        from.iter().chain(to).for_each(|t| term_names(t, names))
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The names called inside a destructuring pattern (computed object keys).
-fn pattern_names<'s>(pattern: &parse::Pattern<&'s str>, names: &mut Vec<&'s str>) {
-    match pattern {
-        parse::Pattern::Var(_) => {}
-        parse::Pattern::Arr(items) => items.iter().for_each(|p| pattern_names(p, names)),
-        parse::Pattern::Obj(entries) => {
-            for (key, p) in entries {
-                term_names(key, names);
-                pattern_names(p, names);
-            }
         }
     }
 }
@@ -969,39 +705,24 @@ mod tests {
         ] {
             let pruned =
                 run_with_prelude(code, compiler.prelude_for(code).into_iter(), input.clone());
-            let whole = run_with_prelude(code, compiler.library().defs.iter(), input.clone());
+            let whole = run_with_prelude(code, LIBRARY.all().into_iter(), input.clone());
             assert!(whole.is_ok(), "{code}: {whole:?}");
             assert_eq!(pruned, whole, "{code}");
         }
     }
 
     #[test]
-    fn the_library_names_are_those_jaq_defines() {
-        let mut defined: Vec<&str> = Library::parse().defs.iter().map(|d| d.name).collect();
-        defined.sort_unstable();
-        defined.dedup();
-        assert_eq!(
-            defined, LIBRARY_NAMES,
-            "update LIBRARY_NAMES to jaq's library"
-        );
-    }
-
-    #[test]
-    fn the_library_is_parsed_only_for_expressions_that_name_it() {
+    fn expressions_naming_no_library_filter_get_no_prelude() {
         let compiler = ExprCompiler::new();
-        let scope = Scope::default();
-        let site = site(Position::TaskDefinition, &scope);
         for code in [
             ".a",
             "{ name: (.name // \"world\") }",
             "\"Hello, \\(.name)!\"",
             "$execution.id",
         ] {
-            assert!(compiler.compile(code, site, "/x").is_ok(), "{code}");
+            assert!(compiler.prelude_for(code).is_empty(), "{code}");
+            assert!(compile(code, Position::TaskDefinition).is_ok(), "{code}");
         }
-        assert!(compiler.library.get().is_none());
-        assert!(compiler.compile("map(.)", site, "/x").is_ok());
-        assert!(compiler.library.get().is_some());
     }
 
     #[test]
@@ -1034,7 +755,7 @@ mod tests {
         assert!(names("\"\\(.a | first)\"").contains(&"first"));
         assert!(names("@base64").contains(&"@base64"));
         // Code that does not lex gets the whole library (the loader reports the error).
-        assert_eq!(names("\"unterminated").len(), compiler.library().defs.len());
+        assert_eq!(names("\"unterminated").len(), LIBRARY.all().len());
         assert!(compile("\"unterminated", Position::TaskDefinition).is_err());
     }
 

@@ -59,6 +59,7 @@ mod duration;
 mod error;
 mod expr;
 mod http;
+mod jq_library;
 mod load;
 mod model;
 mod mozaiksai;

@@ -1,0 +1,320 @@
+//! jaq's standard library, parsed one definition at a time, when an expression first reaches it.
+//!
+//! jaq compiles every definition it is given into each program, so an expression is given only
+//! the definitions it can reach ([`Library::reach`]): those it names, and what they call,
+//! transitively. Finding them used to parse the whole library (about 150 definitions) and
+//! index its call graph: about 0.6 ms of every cold start whose bundle names any library filter,
+//! be it only `true`. Here the sources are split at their top-level `def`s, a text scan, and a
+//! definition is parsed only when something reaches it.
+//!
+//! The sources are jaq's own `defs.jq` files (jaq-core, jaq-std, jaq-json), copied into
+//! `jq_library/` because jaq exposes them only parsed. A test checks that the copies parse to
+//! exactly jaq's definitions, in jaq's order, so a jaq upgrade that changes its library fails
+//! until the copies follow.
+
+use jaq_core::load::{lex, parse};
+use std::sync::{LazyLock, OnceLock};
+
+/// A parsed jq definition of the standard library.
+pub(crate) type Def = parse::Def<&'static str>;
+
+/// The library's sources, in the order jaq chains them (core, std, json).
+const SOURCES: [&str; 3] = [
+    include_str!("jq_library/jaq-core.jq"),
+    include_str!("jq_library/jaq-std.jq"),
+    include_str!("jq_library/jaq-json.jq"),
+];
+
+/// The standard library of the process: split once, parsed per definition on demand.
+pub(crate) static LIBRARY: LazyLock<Library> = LazyLock::new(Library::split);
+
+/// The standard library's top-level definitions, in library order.
+pub(crate) struct Library {
+    entries: Vec<Entry>,
+    /// `(name, index into entries)`, sorted by name: every arity of a name is adjacent.
+    by_name: Vec<(&'static str, usize)>,
+}
+
+/// One top-level definition: its name and source text, and once reached, its parse.
+struct Entry {
+    name: &'static str,
+    text: &'static str,
+    parsed: OnceLock<Parsed>,
+}
+
+struct Parsed {
+    def: Def,
+    /// Indices of the entries its body can call (every arity of each name it mentions).
+    calls: Box<[usize]>,
+}
+
+impl Library {
+    /// Splits the sources at each line that starts a top-level definition (`def ` in the first
+    /// column; nested definitions and continuation lines are indented or follow on the line).
+    pub(crate) fn split() -> Library {
+        let mut entries = Vec::new();
+        for source in SOURCES {
+            let starts: Vec<usize> = line_starts(source)
+                .filter(|&at| source[at..].starts_with("def "))
+                .collect();
+            for (i, &start) in starts.iter().enumerate() {
+                let end = starts.get(i + 1).copied().unwrap_or(source.len());
+                let text = &source[start..end];
+                entries.push(Entry {
+                    name: def_name(text),
+                    text,
+                    parsed: OnceLock::new(),
+                });
+            }
+        }
+        let mut by_name: Vec<(&'static str, usize)> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| (entry.name, i))
+            .collect();
+        by_name.sort_unstable();
+        Library { entries, by_name }
+    }
+
+    /// Whether the library defines `name` (at any arity).
+    pub(crate) fn defines(&self, name: &str) -> bool {
+        self.named(name).next().is_some()
+    }
+
+    /// Indices of the entries called `name`, every arity.
+    fn named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = usize> + 'a {
+        let from = self.by_name.partition_point(|(n, _)| *n < name);
+        self.by_name[from..]
+            .iter()
+            .take_while(move |(n, _)| *n == name)
+            .map(|(_, i)| *i)
+    }
+
+    /// The definitions `names` reach, transitively, in library order.
+    pub(crate) fn reach(&self, names: &[&str]) -> Vec<&Def> {
+        let mut keep = vec![false; self.entries.len()];
+        let mut todo: Vec<usize> = names.iter().flat_map(|name| self.named(name)).collect();
+        while let Some(i) = todo.pop() {
+            if let Some(slot) = keep.get_mut(i) {
+                if !*slot {
+                    *slot = true;
+                    todo.extend(self.parsed(i).calls.iter().copied());
+                }
+            }
+        }
+        self.entries
+            .iter()
+            .zip(keep)
+            .filter(|(_, keep)| *keep)
+            .map(|(entry, _)| &entry.parsed(self).def)
+            .collect()
+    }
+
+    /// Every definition, in library order.
+    pub(crate) fn all(&self) -> Vec<&Def> {
+        (0..self.entries.len())
+            .map(|i| &self.parsed(i).def)
+            .collect()
+    }
+
+    fn parsed(&self, i: usize) -> &Parsed {
+        self.entries[i].parsed(self)
+    }
+
+    /// How many definitions have been parsed so far.
+    #[cfg(test)]
+    fn parsed_count(&self) -> usize {
+        self.entries
+            .iter()
+            .filter(|entry| entry.parsed.get().is_some())
+            .count()
+    }
+}
+
+impl Entry {
+    fn parsed(&self, library: &Library) -> &Parsed {
+        self.parsed.get_or_init(|| {
+            // The text is a constant of this crate that a test parses whole: this cannot fail
+            // on any input, only on a bad copy, which that test catches.
+            let mut defs = jaq_core::load::parse(self.text, |p| p.defs())
+                .unwrap_or_default()
+                .into_iter();
+            let def = defs
+                .next()
+                .expect("jq_library: every entry is one definition");
+            let mut names = Vec::new();
+            term_names(&def.body, &mut names);
+            let calls = names.iter().flat_map(|name| library.named(name)).collect();
+            Parsed { def, calls }
+        })
+    }
+}
+
+/// Byte offsets where the lines of `source` start.
+fn line_starts(source: &str) -> impl Iterator<Item = usize> + '_ {
+    std::iter::once(0).chain(source.match_indices('\n').map(|(at, _)| at + 1))
+}
+
+/// The name a definition's text starts with: `def name(…): …` or `def @format: …`.
+fn def_name(text: &'static str) -> &'static str {
+    let rest = text["def ".len()..].trim_start();
+    let end = rest
+        .find(|c: char| c == '(' || c == ':' || c == ';' || c.is_whitespace())
+        .unwrap_or(rest.len());
+    &rest[..end]
+}
+
+/// The names a parsed jq term calls (filters and formats), local definitions included.
+fn term_names<'s>(term: &parse::Term<&'s str>, names: &mut Vec<&'s str>) {
+    use parse::Term;
+    match term {
+        Term::Id | Term::Recurse | Term::Num(_) | Term::Break(_) | Term::Var(_) => {}
+        Term::Str(format, parts) => {
+            names.extend(format.iter().copied());
+            for part in parts {
+                if let lex::StrPart::Term(term) = part {
+                    term_names(term, names);
+                }
+            }
+        }
+        Term::Arr(inner) => inner.iter().for_each(|t| term_names(t, names)),
+        Term::Obj(entries) => {
+            for (key, value) in entries {
+                term_names(key, names);
+                value.iter().for_each(|t| term_names(t, names));
+            }
+        }
+        Term::Neg(t) | Term::Label(_, t) => term_names(t, names),
+        Term::BinOp(l, op, r) => {
+            if let parse::BinaryOp::Pipe(Some(pattern)) = op {
+                pattern_names(pattern, names);
+            }
+            term_names(l, names);
+            term_names(r, names);
+        }
+        Term::Fold(_, xs, pattern, args) => {
+            term_names(xs, names);
+            pattern_names(pattern, names);
+            args.iter().for_each(|t| term_names(t, names));
+        }
+        Term::TryCatch(body, catch) => {
+            term_names(body, names);
+            catch.iter().for_each(|t| term_names(t, names));
+        }
+        Term::IfThenElse(branches, otherwise) => {
+            for (cond, then) in branches {
+                term_names(cond, names);
+                term_names(then, names);
+            }
+            otherwise.iter().for_each(|t| term_names(t, names));
+        }
+        Term::Def(defs, body) => {
+            defs.iter().for_each(|def| term_names(&def.body, names));
+            term_names(body, names);
+        }
+        Term::Call(name, args) => {
+            names.push(name);
+            args.iter().for_each(|t| term_names(t, names));
+        }
+        Term::Path(t, path) => {
+            term_names(t, names);
+            for (part, _) in &path.0 {
+                match part {
+                    jaq_core::path::Part::Index(i) => term_names(i, names),
+                    jaq_core::path::Part::Range(from, to) => {
+                        from.iter().chain(to).for_each(|t| term_names(t, names))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The names called inside a destructuring pattern (computed object keys).
+fn pattern_names<'s>(pattern: &parse::Pattern<&'s str>, names: &mut Vec<&'s str>) {
+    match pattern {
+        parse::Pattern::Var(_) => {}
+        parse::Pattern::Arr(items) => items.iter().for_each(|p| pattern_names(p, names)),
+        parse::Pattern::Obj(entries) => {
+            for (key, p) in entries {
+                term_names(key, names);
+                pattern_names(p, names);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_copies_are_jaqs_library() {
+        let library = Library::split();
+        let jaq: Vec<Def> = jaq_core::defs()
+            .chain(jaq_std::defs())
+            .chain(jaq_json::defs())
+            .collect();
+        let ours = library.all();
+        assert_eq!(
+            ours.len(),
+            jaq.len(),
+            "one entry per definition jaq defines"
+        );
+        for (ours, jaq) in ours.iter().zip(&jaq) {
+            assert_eq!(
+                format!("{ours:?}"),
+                format!("{jaq:?}"),
+                "update src/workflow/jq_library/*.jq to the jaq version in Cargo.lock"
+            );
+        }
+        for (entry, def) in library.entries.iter().zip(&jaq) {
+            assert_eq!(entry.name, def.name);
+        }
+    }
+
+    #[test]
+    fn definitions_are_parsed_only_when_reached() {
+        let library = Library::split();
+        assert_eq!(library.parsed_count(), 0);
+        assert!(library.defines("true") && library.defines("@base64") && !library.defines("nope"));
+        assert_eq!(library.parsed_count(), 0, "a name lookup parses nothing");
+        let names: Vec<&str> = library.reach(&["true"]).iter().map(|d| d.name).collect();
+        assert_eq!(names, ["true"]);
+        assert_eq!(library.parsed_count(), 1);
+        // `not` calls `true` and `false`; every arity of a name is reached (`range/3` is
+        // native, not a definition).
+        let names: Vec<&str> = library
+            .reach(&["not", "range"])
+            .iter()
+            .map(|d| d.name)
+            .collect();
+        assert_eq!(names, ["true", "false", "not", "range", "range"]);
+        assert_eq!(library.parsed_count(), 5);
+    }
+
+    #[test]
+    fn reach_follows_calls_transitively_in_library_order() {
+        let library = Library::split();
+        let names: Vec<&str> = library
+            .reach(&["with_entries"])
+            .iter()
+            .map(|d| d.name)
+            .collect();
+        for needed in ["with_entries", "to_entries", "from_entries", "map"] {
+            assert!(names.contains(&needed), "{needed} missing from {names:?}");
+        }
+        let order: Vec<usize> = names
+            .iter()
+            .map(|name| {
+                library
+                    .entries
+                    .iter()
+                    .position(|e| e.name == *name)
+                    .unwrap_or(usize::MAX)
+            })
+            .collect();
+        assert!(order.windows(2).all(|w| w[0] <= w[1]), "{names:?}");
+        assert!(library.reach(&["no_such_filter"]).is_empty());
+    }
+}
