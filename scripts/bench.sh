@@ -13,9 +13,15 @@ cd "$(dirname "$0")/.."
 out=target/bench
 mkdir -p "$out"
 started=$SECONDS
+: "${LAMBDA_RUSTFLAGS:?run this through make bench, which sets the release flags for Lambda}"
+
+lambda_build() { # cargo lambda build, with the Makefile's flags for what runs on Lambda (non-PIE)
+  CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="$LAMBDA_RUSTFLAGS" \
+    CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="$LAMBDA_RUSTFLAGS" cargo lambda build "$@"
+}
 
 zip_of() { # arch → zips the bootstrap (and the bundled workflows) with cargo-lambda, records its size
-  cargo lambda build --locked --release --"$1" --bin bootstrap --output-format zip --include workflows \
+  lambda_build --locked --release --"$1" --bin bootstrap --output-format zip --include workflows \
     --lambda-dir "$out/lambda-$1" >/dev/null
   stat -c %s "$out/lambda-$1/bootstrap/bootstrap.zip" >"$out/zip-$1.txt"
   echo "bootstrap.zip ($1): $(cat "$out/zip-$1.txt") bytes"
@@ -25,7 +31,7 @@ echo "==> x86_64: package, and the binaries the harness measures (cargo-lambda, 
 zip_of x86-64
 rm -rf "$out/bin" && mkdir -p "$out/bin"
 unzip -q -o "$out/lambda-x86-64/bootstrap/bootstrap.zip" bootstrap -d "$out/bin"
-cargo lambda build --locked --release --x86-64 --example echo --lambda-dir "$out/lambda-x86-64" >/dev/null
+lambda_build --locked --release --x86-64 --example echo --lambda-dir "$out/lambda-x86-64" >/dev/null
 cp "$out/lambda-x86-64/echo/bootstrap" "$out/bin/echo"
 
 echo "==> Runtime API harness (cold start, warm latency, RSS)"
