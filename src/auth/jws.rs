@@ -61,9 +61,10 @@ pub(crate) fn verify_compact(token: &str, keys: &KeySet) -> Result<Vec<u8>, Auth
         return Err(AuthError::BadSignature);
     }
     let signing_input = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
-    match jsonwebtoken::crypto::verify(signature_b64, signing_input, &key.material, alg.jwt()) {
-        Ok(true) => Ok(payload),
-        Ok(false) | Err(_) => Err(AuthError::BadSignature),
+    if key.material.verifies(signing_input, &signature) {
+        Ok(payload)
+    } else {
+        Err(AuthError::BadSignature)
     }
 }
 

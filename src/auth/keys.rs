@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use jsonwebtoken::{Algorithm, DecodingKey};
+use aws_lc_rs::{hmac, signature};
 use serde_json::{Map, Value};
 
 use super::error::{AuthError, KeyError};
@@ -68,20 +68,17 @@ impl Alg {
         }
     }
 
-    /// The `jsonwebtoken` algorithm that performs the check.
-    pub(crate) fn jwt(self) -> Algorithm {
-        match self {
-            Alg::HS256 => Algorithm::HS256,
-            Alg::RS256 => Algorithm::RS256,
-            Alg::RS384 => Algorithm::RS384,
-            Alg::RS512 => Algorithm::RS512,
-            Alg::PS256 => Algorithm::PS256,
-            Alg::PS384 => Algorithm::PS384,
-            Alg::PS512 => Algorithm::PS512,
-            Alg::ES256 => Algorithm::ES256,
-            Alg::ES384 => Algorithm::ES384,
-            Alg::EdDSA => Algorithm::EdDSA,
-        }
+    /// The RSA verification parameters of an RSA algorithm.
+    fn rsa(self) -> Option<&'static signature::RsaParameters> {
+        Some(match self {
+            Alg::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+            Alg::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+            Alg::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+            Alg::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+            Alg::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
+            Alg::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
+            _ => return None,
+        })
     }
 
     fn names_for_message() -> String {
@@ -95,10 +92,35 @@ pub(crate) struct Key {
     pub(crate) kid: Option<String>,
     /// The only algorithm this key verifies.
     pub(crate) alg: Alg,
-    /// The key material in the form `jsonwebtoken` verifies with.
-    pub(crate) material: DecodingKey,
+    /// The key, parsed once at init for its algorithm.
+    pub(crate) material: Material,
     /// The exact signature length in bytes this key produces (raw r||s for ECDSA).
     pub(crate) signature_len: usize,
+}
+
+/// Key material ready to verify: parsed (and, for public keys, validated) once at init, so a
+/// verification is the signature arithmetic alone, with no key parsing, point decoding or
+/// Montgomery set-up per token.
+pub(crate) enum Material {
+    /// The HS256 secret, as an HMAC-SHA256 key (boxed: its state is much larger than a
+    /// parsed public key's handle).
+    Hmac(Box<hmac::Key>),
+    /// An RSA, ECDSA or Ed25519 public key, bound to the key's algorithm.
+    Public(signature::ParsedPublicKey),
+}
+
+impl Material {
+    /// Whether `signature` signs `message` under this key (HMAC compared in constant time).
+    pub(crate) fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        match self {
+            Material::Hmac(key) => hmac::verify(key, message, signature).is_ok(),
+            Material::Public(key) => key.verify_sig(message, signature).is_ok(),
+        }
+    }
+
+    fn hs256(secret: &[u8]) -> Material {
+        Material::Hmac(Box::new(hmac::Key::new(hmac::HMAC_SHA256, secret)))
+    }
 }
 
 impl fmt::Debug for Key {
@@ -141,7 +163,7 @@ impl KeySet {
             Some(secret) => Some(Key {
                 kid: None,
                 alg: Alg::HS256,
-                material: DecodingKey::from_secret(secret),
+                material: Material::hs256(secret),
                 signature_len: 32,
             }),
             None => None,
@@ -338,7 +360,7 @@ fn parse_jwk(jwk: &Map<String, Value>) -> Result<Key, String> {
                     secret.len()
                 ));
             }
-            (DecodingKey::from_secret(&secret), 32)
+            (Material::hs256(&secret), 32)
         }
         Alg::ES256 | Alg::ES384 => {
             let (curve, size) = if alg == Alg::ES256 {
@@ -359,9 +381,15 @@ fn parse_jwk(jwk: &Map<String, Value>) -> Result<Key, String> {
                 }
                 point.extend_from_slice(&bytes);
             }
-            // `from_ec_der` holds raw key bytes; for EC the backend expects the uncompressed
-            // SEC1 point 04||x||y, which is what `from_ec_components` would build too.
-            (DecodingKey::from_ec_der(&point), 2 * size)
+            // The uncompressed SEC1 point 04||x||y; parsing checks that it is on the curve.
+            let algorithm = if alg == Alg::ES256 {
+                &signature::ECDSA_P256_SHA256_FIXED
+            } else {
+                &signature::ECDSA_P384_SHA384_FIXED
+            };
+            let key = signature::ParsedPublicKey::new(algorithm, &point)
+                .map_err(|_| format!("\"x\" and \"y\" are not a point of {curve}"))?;
+            (Material::Public(key), 2 * size)
         }
         Alg::EdDSA => {
             expect_curve(jwk, alg, "Ed25519")?;
@@ -372,10 +400,11 @@ fn parse_jwk(jwk: &Map<String, Value>) -> Result<Key, String> {
                     x.len()
                 ));
             }
-            // Raw 32-byte Ed25519 public key, as `from_ed_components` would hold it.
-            (DecodingKey::from_ed_der(&x), 64)
+            let key = signature::ParsedPublicKey::new(&signature::ED25519, &x)
+                .map_err(|_| "\"x\" is not an Ed25519 public key".to_owned())?;
+            (Material::Public(key), 64)
         }
-        _ => rsa_material(jwk)?,
+        _ => rsa_material(jwk, alg)?,
     };
     Ok(Key {
         kid: Some(kid),
@@ -386,7 +415,7 @@ fn parse_jwk(jwk: &Map<String, Value>) -> Result<Key, String> {
 }
 
 /// Checks an RSA public key (n, e) and returns it with its signature length.
-fn rsa_material(jwk: &Map<String, Value>) -> Result<(DecodingKey, usize), String> {
+fn rsa_material(jwk: &Map<String, Value>, alg: Alg) -> Result<(Material, usize), String> {
     let n = b64_member(jwk, "n")?;
     let e = b64_member(jwk, "e")?;
     let n = strip_leading_zeros(&n);
@@ -408,7 +437,13 @@ fn rsa_material(jwk: &Map<String, Value>) -> Result<(DecodingKey, usize), String
             "RSA exponent \"e\" must be an odd number from 3 to 2^32 (usually AQAB)".into(),
         );
     }
-    Ok((DecodingKey::from_rsa_raw_components(n, e), n.len()))
+    let params = alg
+        .rsa()
+        .ok_or_else(|| format!("{} is not an RSA algorithm", alg.name()))?;
+    let key = signature::RsaPublicKeyComponents { n, e }
+        .to_parsed_public_key(params)
+        .map_err(|_| "\"n\" and \"e\" are not an RSA public key".to_owned())?;
+    Ok((Material::Public(key), n.len()))
 }
 
 /// Requires `crv` to be exactly `curve`.

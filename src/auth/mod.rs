@@ -1,8 +1,8 @@
 //! Launch token → [`ExecutionContext`]: the checks of CONTRACT §4 (issue 3), built once at init
 //! as a [`Verifier`] and run on every invocation.
 //!
-//! `jsonwebtoken` (aws-lc-rs backend) performs only the signature arithmetic; everything around
-//! it is done here, stricter than RFC 7519 and RFC 8725 require:
+//! aws-lc-rs (the crypto `jsonwebtoken` links) performs only the signature arithmetic, with keys
+//! parsed once at init; everything around it is done here, stricter than RFC 7519 and RFC 8725 require:
 //!
 //! * **Size and encoding** — at most 16 KiB, checked before any work; exactly three segments;
 //!   canonical unpadded base64url (no `=`, whitespace, `+`, `/`, or non-zero trailing bits).

@@ -1194,6 +1194,12 @@ fn init_rejects_bad_keys_with_a_message_naming_the_key() {
             "\"x\" is 31 bytes; a P-256 coordinate is 32",
         ),
         (
+            // Keys are parsed at init: a point off the curve fails there, not at each token.
+            "EC point off the curve",
+            ec("ES256", "P-256"),
+            "JWKS key 1 of 1 (kid \"ec\"): \"x\" and \"y\" are not a point of P-256",
+        ),
+        (
             "even exponent",
             rsa(&good_n, "AQAA"),
             "RSA exponent \"e\" must be an odd number",
