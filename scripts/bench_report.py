@@ -77,13 +77,30 @@ for name in sorted(crit):
 lines.append("")
 
 if py:
-    lines += ["## Token verification vs. PyJWT (one core, verifications per second)", "",
-              row("alg", "mozaiks-runtime", "PyJWT", "ratio", "target"), row(*["---"] * 5)]
-    for alg, pyrate in py.items():
-        ns = next((v for k, v in crit.items() if k.lower().endswith("/" + alg.lower()) and k.lower().startswith("verify")), None)
-        ours = 1e9 / ns if ns else None
-        lines.append(row(alg, f"{ours:,.0f}" if ours else "n/a", f"{pyrate:,.0f}",
-                         f"× {ours / pyrate:.1f}" if ours else "", "≥ 5 ×"))
+    pyjwt, py_floor = py.get("pyjwt", {}), py.get("signature", {})
+
+    def ours(group, alg):
+        ns = crit.get(f"{group}/{alg}")
+        return 1e9 / ns if ns else None
+
+    def overhead(full, floor):  # µs per token spent outside the signature check
+        return f"{1e6 / full - 1e6 / floor:.1f}" if full and floor else "n/a"
+
+    lines += ["## Token verification vs. PyJWT (one core, per second)", "",
+              "Full verification (signature, header and claim rules) per algorithm, and under it the "
+              "signature check alone with the key parsed beforehand: aws-lc-rs for the runtime "
+              "(`signature/<alg>`), OpenSSL through `cryptography` for PyJWT. The overhead is what "
+              "each adds per token around that check. A ratio of 5 × needs the runtime's whole "
+              "verification to cost a fifth of PyJWT's, i.e. less than OpenSSL's bare signature "
+              "check wherever that check is most of PyJWT's time.", "",
+              row("alg", "mozaiks-runtime", "PyJWT", "ratio", "signature alone: aws-lc-rs / OpenSSL",
+                  "overhead per token, µs: ours / PyJWT", "target"), row(*["---"] * 7)]
+    for alg, pyrate in pyjwt.items():
+        full, floor, py_sig = ours("verify", alg), ours("signature", alg), py_floor.get(alg)
+        lines.append(row(alg, f"{full:,.0f}" if full else "n/a", f"{pyrate:,.0f}",
+                         f"× {full / pyrate:.1f}" if full else "",
+                         f"{floor:,.0f} / {py_sig:,.0f}" if floor and py_sig else "n/a",
+                         f"{overhead(full, floor)} / {overhead(pyrate, py_sig)}", "≥ 5 ×"))
     lines.append("")
 
 # The measures taken for issue 7 and their before/after figures (kept by hand: each one was
