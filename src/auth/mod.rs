@@ -2,7 +2,8 @@
 //! as a [`Verifier`] and run on every invocation.
 //!
 //! aws-lc-rs (the crypto `jsonwebtoken` links) performs only the signature arithmetic, with keys
-//! parsed once at init; everything around it is done here, stricter than RFC 7519 and RFC 8725 require:
+//! parsed once at init; everything around it is done here, stricter than RFC 7519 and RFC 8725
+//! require:
 //!
 //! * **Size and encoding** — at most 16 KiB, checked before any work; exactly three segments;
 //!   canonical unpadded base64url (no `=`, whitespace, `+`, `/`, or non-zero trailing bits).

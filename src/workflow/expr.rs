@@ -2,7 +2,8 @@
 //!
 //! Every expression is compiled with exactly the runtime arguments (`$context`, `$input`, …)
 //! the DSL defines at its position, so a misspelt or misplaced variable is a load error.
-//! Nothing here is global: a compiled [`Expr`] owns its program, and each evaluation gets its
+//! Nothing here is global but the standard library's parsed definitions (immutable, shared by
+//! every compile): a compiled [`Expr`] owns its program, and each evaluation gets its
 //! arguments from the caller.
 
 use super::jq_library::{Def, LIBRARY};
@@ -338,8 +339,6 @@ pub(crate) fn strip_expression(text: &str) -> Option<&str> {
     Some(text.trim().strip_prefix("${")?.strip_suffix('}')?.trim())
 }
 
-/// Compiles expressions; holds the parsed jq standard library so it is parsed once per load.
-///
 /// Compiles jq expressions, each with only the standard library definitions it can reach
 /// ([`LIBRARY`], parsed one definition at a time on first need): a bundle whose expressions
 /// name none of its filters (paths, literals, operators, `$` variables) parses none of it.
