@@ -1213,16 +1213,21 @@ fn document(value: &Value) -> Result<(WorkflowId, Version), Invalid> {
     Ok((id, version))
 }
 
-/// Names and namespaces: 1–63 ASCII letters, digits and `-`, starting and ending alphanumeric.
-fn check_name(text: &str, pointer: &str, what: &str) -> Result<(), Invalid> {
+/// Whether `text` is a DSL name or namespace: 1–63 ASCII letters, digits and `-`, starting and
+/// ending alphanumeric.
+pub(crate) fn is_dsl_name(text: &str) -> bool {
     let bytes = text.as_bytes();
-    let ok = (1..=63).contains(&bytes.len())
+    (1..=63).contains(&bytes.len())
         && bytes
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
         && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
-        && bytes.last().is_some_and(u8::is_ascii_alphanumeric);
-    if ok {
+        && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
+}
+
+/// Names and namespaces ([`is_dsl_name`]).
+fn check_name(text: &str, pointer: &str, what: &str) -> Result<(), Invalid> {
+    if is_dsl_name(text) {
         Ok(())
     } else {
         Err(Invalid::new(

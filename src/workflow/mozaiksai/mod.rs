@@ -421,14 +421,7 @@ impl Orchestrator {
 
 /// Checks a DSL `name`/`namespace`: 1–63 letters, digits and `-`, alphanumeric at both ends.
 fn dsl_name(at: &Place<'_>, text: &str, pointer: &str, what: &str) -> Result<(), Error> {
-    let bytes = text.as_bytes();
-    let ok = (1..=63).contains(&bytes.len())
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
-        && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
-        && bytes.last().is_some_and(u8::is_ascii_alphanumeric);
-    if ok {
+    if super::load::is_dsl_name(text) {
         Ok(())
     } else {
         Err(at.error(
