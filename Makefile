@@ -1,12 +1,14 @@
 # mozaiks-runtime — the two commands a newcomer needs are `make run` and `make test`.
 SHELL := /bin/bash
 CARGO ?= cargo
-# What runs on Lambda is a non-PIE executable (-C relocation-model=static): the dynamic loader
-# then has no relocations to apply at each cold start (about 15,000 on x86_64, 0.9 ms of it),
-# and the package is smaller (BENCHMARKS.md). The flags are set per target triple, so only what
-# cargo-lambda builds for Lambda (always with --target) gets them: proc-macros and build
-# scripts, and `cargo test`, stay PIC.
-LAMBDA_RUSTFLAGS := -Crelocation-model=static
+# What runs on Lambda (BENCHMARKS.md has the figures of each):
+# - a non-PIE executable (-C relocation-model=static): the dynamic loader then has no
+#   relocations to apply at each cold start (about 15,000 on x86_64, 0.9 ms of it);
+# - without unwind tables (scripts/lambda-no-unwind.ld): panics abort, nothing unwinds, and the
+#   tables were about 180 kB of the zip.
+# The flags are set per target triple, so only what cargo-lambda builds for Lambda (always with
+# --target) gets them: proc-macros and build scripts, and `cargo test`, stay as they are.
+LAMBDA_RUSTFLAGS := -Crelocation-model=static -Clink-arg=-Wl,-T,$(CURDIR)/scripts/lambda-no-unwind.ld
 export LAMBDA_RUSTFLAGS
 LAMBDA_BUILD = CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="$(LAMBDA_RUSTFLAGS)" \
   CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="$(LAMBDA_RUSTFLAGS)" $(CARGO) lambda build
