@@ -351,18 +351,31 @@ impl ExprCompiler {
 
     /// The standard library definitions `code` can reach, in library order. Code that does
     /// not lex gets them all: the loader then reports its error as usual.
+    #[cfg(test)]
     fn prelude_for(&self, code: &str) -> Vec<&'static Def> {
-        match lex::Lexer::new(code).lex() {
-            Ok(tokens) => {
-                let mut names = Vec::new();
-                token_names(&tokens, &mut names);
-                if !names.iter().any(|name| LIBRARY.defines(name)) {
-                    return Vec::new();
-                }
-                LIBRARY.reach(&names)
-            }
-            Err(_) => LIBRARY.all(),
-        }
+        self.needs(code).0
+    }
+
+    /// What compiling `code` needs: the standard library definitions it can reach, in library
+    /// order (all of them when the code does not lex: the loader then reports its error as
+    /// usual), and the names that it and they mention, sorted: a superset of the native
+    /// filters it can call (`None`, every native, when it does not lex).
+    fn needs<'c>(&self, code: &'c str) -> (Vec<&'static Def>, Option<Vec<&'c str>>) {
+        let Ok(tokens) = lex::Lexer::new(code).lex() else {
+            return (LIBRARY.all(), None);
+        };
+        let mut names = Vec::new();
+        token_names(&tokens, &mut names);
+        let defs = if names.iter().any(|name| LIBRARY.defines(name)) {
+            let reach = LIBRARY.reach(&names);
+            names.extend(reach.names);
+            reach.defs
+        } else {
+            Vec::new()
+        };
+        names.sort_unstable();
+        names.dedup();
+        (defs, Some(names))
     }
 
     /// Compiles jq `code` found at `pointer`; the error is a message for a person.
@@ -391,12 +404,13 @@ impl ExprCompiler {
             }
         }
         let arena = Arena::default();
-        let loader = Loader::new(self.prelude_for(code).into_iter().cloned());
+        let (prelude, names) = self.needs(code);
+        let loader = Loader::new(prelude.into_iter().cloned());
         let modules = loader
             .load(&arena, File { code, path: () })
             .map_err(|errors| load_errors(code, errors))?;
         let filter = jaq_core::Compiler::<_, Data>::default()
-            .with_funs(funs())
+            .with_funs(natives(names.as_deref()))
             .with_global_vars(vars.iter().map(|(name, _)| *name))
             .compile(modules)
             .map_err(|errors| compile_errors(errors, site))?;
@@ -499,6 +513,13 @@ fn funs() -> impl Iterator<Item = Fun<Data>> {
             "debug_empty" | "stderr_empty" => (name, args, Native::<Data>::new(nothing)),
             _ => (name, args, native),
         })
+}
+
+/// The natives among `names` (sorted), or all for `None`. Only what an expression or its
+/// definitions name is handed to jaq, which keeps every native it gets in each compiled
+/// filter and scans them all for each call it resolves.
+fn natives<'n>(names: Option<&'n [&'n str]>) -> impl Iterator<Item = Fun<Data>> + 'n {
+    funs().filter(move |(name, _, _)| names.is_none_or(|names| names.binary_search(name).is_ok()))
 }
 
 fn empty_object<'a>(_: Cv<'a, Data>) -> ValXs<'a, Val> {
@@ -651,10 +672,12 @@ mod tests {
         });
     }
 
-    /// Compiles `code` with exactly the given standard library prelude and runs it on `input`.
+    /// Compiles `code` with exactly the given standard library prelude and natives (all for
+    /// `None`) and runs it on `input`.
     fn run_with_prelude<'d>(
         code: &str,
         prelude: impl Iterator<Item = &'d Def>,
+        names: Option<&[&str]>,
         input: serde_json::Value,
     ) -> Result<Vec<serde_json::Value>, String> {
         let arena = Arena::default();
@@ -662,7 +685,7 @@ mod tests {
             .load(&arena, File { code, path: () })
             .map_err(|errors| load_errors(code, errors))?;
         let filter = jaq_core::Compiler::<_, Data>::default()
-            .with_funs(funs())
+            .with_funs(natives(names))
             .compile(modules)
             .map_err(|errors| format!("{} compile errors", errors.len()))?;
         let ctx = Ctx::<Data>::new(&filter.lut, Vars::new([]));
@@ -677,7 +700,7 @@ mod tests {
     }
 
     #[test]
-    fn pruned_prelude_computes_what_the_whole_library_does() {
+    fn pruned_prelude_and_natives_compute_what_the_whole_library_does() {
         let compiler = ExprCompiler::new();
         let input =
             json!({"a": [3, 1, 2], "b": {"c": "x y", "d": null}, "s": "2015-03-05T23:51:47Z"});
@@ -702,9 +725,11 @@ mod tests {
             "label $out | foreach .a[] as $x (0; . + $x; if . > 3 then ., break $out else . end)",
             "(.a | indices(1)), ([paths(type == \"number\")] | length), (.b.c | test(\"x\"), ltrimstr(\"x\"))",
         ] {
-            let pruned =
-                run_with_prelude(code, compiler.prelude_for(code).into_iter(), input.clone());
-            let whole = run_with_prelude(code, LIBRARY.all().into_iter(), input.clone());
+            // What `compile` hands jaq: the definitions and natives the code names or reaches.
+            let (prelude, names) = compiler.needs(code);
+            let names = names.unwrap_or_else(|| panic!("{code} lexes"));
+            let pruned = run_with_prelude(code, prelude.iter().copied(), Some(&names), input.clone());
+            let whole = run_with_prelude(code, LIBRARY.all().into_iter(), None, input.clone());
             assert!(whole.is_ok(), "{code}: {whole:?}");
             assert_eq!(pruned, whole, "{code}");
         }
@@ -756,6 +781,23 @@ mod tests {
         // Code that does not lex gets the whole library (the loader reports the error).
         assert_eq!(names("\"unterminated").len(), LIBRARY.all().len());
         assert!(compile("\"unterminated", Position::TaskDefinition).is_err());
+    }
+
+    #[test]
+    fn expressions_get_only_the_natives_they_name() {
+        let compiler = ExprCompiler::new();
+        let natives_of = |code: &str| -> Vec<&'static str> {
+            let (_, names) = compiler.needs(code);
+            natives(names.as_deref()).map(|(name, _, _)| name).collect()
+        };
+        assert!(natives_of(".a | .b").is_empty());
+        assert!(natives_of("{ name: (.name // \"world\") }").is_empty());
+        assert_eq!(natives_of("length"), ["length"]);
+        // Natives that reached definitions call count: `to_entries` is defined over the
+        // native `key_values`.
+        assert_eq!(natives_of("to_entries"), ["key_values"]);
+        // Code that does not lex gets every native (the loader reports the error).
+        assert_eq!(natives_of("\"unterminated").len(), funs().count());
     }
 
     #[test]

@@ -44,8 +44,19 @@ struct Entry {
 
 struct Parsed {
     def: Def,
+    /// The names its body mentions: the filters (native or defined) and formats it can call.
+    names: Box<[&'static str]>,
     /// Indices of the entries its body can call (every arity of each name it mentions).
     calls: Box<[usize]>,
+}
+
+/// What some names reach in the library.
+pub(crate) struct Reach<'l> {
+    /// The definitions, transitively, in library order.
+    pub(crate) defs: Vec<&'l Def>,
+    /// The names those definitions mention (with repeats): with the names reached from,
+    /// a superset of the native filters that can be called.
+    pub(crate) names: Vec<&'static str>,
 }
 
 impl Library {
@@ -90,8 +101,8 @@ impl Library {
             .map(|(_, i)| *i)
     }
 
-    /// The definitions `names` reach, transitively, in library order.
-    pub(crate) fn reach(&self, names: &[&str]) -> Vec<&Def> {
+    /// The definitions `names` reach, transitively, in library order, and what they mention.
+    pub(crate) fn reach(&self, names: &[&str]) -> Reach<'_> {
         let mut keep = vec![false; self.entries.len()];
         let mut todo: Vec<usize> = names.iter().flat_map(|name| self.named(name)).collect();
         while let Some(i) = todo.pop() {
@@ -102,12 +113,16 @@ impl Library {
                 }
             }
         }
-        self.entries
-            .iter()
-            .zip(keep)
-            .filter(|(_, keep)| *keep)
-            .map(|(entry, _)| &entry.parsed(self).def)
-            .collect()
+        let mut reach = Reach {
+            defs: Vec::new(),
+            names: Vec::new(),
+        };
+        for (entry, _) in self.entries.iter().zip(keep).filter(|(_, keep)| *keep) {
+            let parsed = entry.parsed(self);
+            reach.defs.push(&parsed.def);
+            reach.names.extend_from_slice(&parsed.names);
+        }
+        reach
     }
 
     /// Every definition, in library order.
@@ -145,7 +160,11 @@ impl Entry {
             let mut names = Vec::new();
             term_names(&def.body, &mut names);
             let calls = names.iter().flat_map(|name| library.named(name)).collect();
-            Parsed { def, calls }
+            Parsed {
+                def,
+                names: names.into(),
+                calls,
+            }
         })
     }
 }
@@ -279,13 +298,19 @@ mod tests {
         assert_eq!(library.parsed_count(), 0);
         assert!(library.defines("true") && library.defines("@base64") && !library.defines("nope"));
         assert_eq!(library.parsed_count(), 0, "a name lookup parses nothing");
-        let names: Vec<&str> = library.reach(&["true"]).iter().map(|d| d.name).collect();
+        let names: Vec<&str> = library
+            .reach(&["true"])
+            .defs
+            .iter()
+            .map(|d| d.name)
+            .collect();
         assert_eq!(names, ["true"]);
         assert_eq!(library.parsed_count(), 1);
         // `not` calls `true` and `false`; every arity of a name is reached (`range/3` is
         // native, not a definition).
         let names: Vec<&str> = library
             .reach(&["not", "range"])
+            .defs
             .iter()
             .map(|d| d.name)
             .collect();
@@ -298,6 +323,7 @@ mod tests {
         let library = Library::split();
         let names: Vec<&str> = library
             .reach(&["with_entries"])
+            .defs
             .iter()
             .map(|d| d.name)
             .collect();
@@ -315,6 +341,6 @@ mod tests {
             })
             .collect();
         assert!(order.windows(2).all(|w| w[0] <= w[1]), "{names:?}");
-        assert!(library.reach(&["no_such_filter"]).is_empty());
+        assert!(library.reach(&["no_such_filter"]).defs.is_empty());
     }
 }
