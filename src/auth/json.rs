@@ -7,6 +7,7 @@ use std::fmt;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::map::Entry;
 use serde_json::{Map, Number, Value};
 
 /// Why a text is not a strict JSON object.
@@ -42,13 +43,9 @@ pub(crate) fn parse_object(text: &str) -> Result<Map<String, Value>, JsonError> 
 
 /// Decodes canonical base64url without padding: only `A–Z a–z 0–9 - _`, no `=`, no whitespace,
 /// no standard-alphabet `+ /`, and unused trailing bits must be zero (one text per byte string).
+/// The engine enforces all of it (URL-safe alphabet, padding refused, trailing bits checked);
+/// the test below pins each case.
 pub(crate) fn decode_b64url(text: &str) -> Option<Vec<u8>> {
-    let alphabet_ok = text
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !alphabet_ok {
-        return None;
-    }
     URL_SAFE_NO_PAD.decode(text).ok()
 }
 
@@ -118,12 +115,16 @@ impl<'de> Visitor<'de> for StrictSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
         let mut map = Map::new();
         while let Some(key) = access.next_key::<String>()? {
-            if map.contains_key(&key) {
-                self.duplicate.set(true);
-                return Err(de::Error::custom("duplicate member name"));
+            // One search per member: the slot found empty is the one filled.
+            match map.entry(key) {
+                Entry::Occupied(_) => {
+                    self.duplicate.set(true);
+                    return Err(de::Error::custom("duplicate member name"));
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(access.next_value_seed(self)?);
+                }
             }
-            let value = access.next_value_seed(self)?;
-            map.insert(key, value);
         }
         Ok(Value::Object(map))
     }
@@ -177,12 +178,28 @@ mod tests {
         assert_eq!(parse_object(&deep), Err(JsonError::Invalid));
     }
 
+    proptest::proptest! {
+        /// Whatever the text, what decodes is URL-safe alphabet only and re-encodes to itself.
+        #[test]
+        fn base64url_decodes_only_canonical_text(text in "[A-Za-z0-9_+/= .\n-]{0,12}") {
+            if let Some(bytes) = decode_b64url(&text) {
+                proptest::prop_assert!(text
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+                proptest::prop_assert_eq!(URL_SAFE_NO_PAD.encode(bytes), text);
+            }
+        }
+    }
+
     #[test]
     fn base64url_is_strict_and_canonical() {
         assert_eq!(decode_b64url("aGk"), Some(b"hi".to_vec()));
         assert_eq!(decode_b64url(""), Some(Vec::new()));
         assert_eq!(decode_b64url("_-8"), Some(vec![0xff, 0xef]));
-        for bad in ["aGk=", "aG k", "aGk\n", "+/8", "aGl", "a", "aGk.", "aGkä"] {
+        for bad in [
+            "aGk=", "aGk==", "aG k", "aGk\n", " aGk", "+/8", "aG+", "aG/", "aGl", "a", "aGk.",
+            "aGkä", "aGk\0", "=aGk",
+        ] {
             assert_eq!(decode_b64url(bad), None, "{bad:?}");
         }
     }
