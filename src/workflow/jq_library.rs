@@ -292,28 +292,33 @@ mod tests {
         }
     }
 
+    /// The names of the definitions `names` reach, in order.
+    fn reached(library: &Library, names: &[&str]) -> Vec<&'static str> {
+        library.reach(names).defs.iter().map(|d| d.name).collect()
+    }
+
+    #[test]
+    fn reach_reports_what_the_reached_definitions_mention() {
+        let library = Library::split();
+        // `to_entries` is defined over the native `key_values`, which no definition defines.
+        let reach = library.reach(&["to_entries"]);
+        assert!(reach.names.contains(&"key_values"), "{:?}", reach.names);
+        assert!(!library.defines("key_values"));
+        assert!(library.reach(&["no_such_filter"]).names.is_empty());
+    }
+
     #[test]
     fn definitions_are_parsed_only_when_reached() {
         let library = Library::split();
         assert_eq!(library.parsed_count(), 0);
         assert!(library.defines("true") && library.defines("@base64") && !library.defines("nope"));
         assert_eq!(library.parsed_count(), 0, "a name lookup parses nothing");
-        let names: Vec<&str> = library
-            .reach(&["true"])
-            .defs
-            .iter()
-            .map(|d| d.name)
-            .collect();
+        let names = reached(&library, &["true"]);
         assert_eq!(names, ["true"]);
         assert_eq!(library.parsed_count(), 1);
         // `not` calls `true` and `false`; every arity of a name is reached (`range/3` is
         // native, not a definition).
-        let names: Vec<&str> = library
-            .reach(&["not", "range"])
-            .defs
-            .iter()
-            .map(|d| d.name)
-            .collect();
+        let names = reached(&library, &["not", "range"]);
         assert_eq!(names, ["true", "false", "not", "range", "range"]);
         assert_eq!(library.parsed_count(), 5);
     }
@@ -321,12 +326,7 @@ mod tests {
     #[test]
     fn reach_follows_calls_transitively_in_library_order() {
         let library = Library::split();
-        let names: Vec<&str> = library
-            .reach(&["with_entries"])
-            .defs
-            .iter()
-            .map(|d| d.name)
-            .collect();
+        let names = reached(&library, &["with_entries"]);
         for needed in ["with_entries", "to_entries", "from_entries", "map"] {
             assert!(names.contains(&needed), "{needed} missing from {names:?}");
         }
