@@ -15,7 +15,7 @@ mkdir -p "$out"
 started=$SECONDS
 : "${LAMBDA_RUSTFLAGS:?run this through make bench, which sets the release flags for Lambda}"
 
-lambda_build() { # cargo lambda build, with the Makefile's flags for what runs on Lambda (non-PIE)
+lambda_build() { # cargo lambda build, with the Makefile's flags for what runs on Lambda (LAMBDA_RUSTFLAGS)
   CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="$LAMBDA_RUSTFLAGS" \
     CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="$LAMBDA_RUSTFLAGS" cargo lambda build "$@"
 }

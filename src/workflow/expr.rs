@@ -366,16 +366,11 @@ impl ExprCompiler {
         };
         let mut names = Vec::new();
         token_names(&tokens, &mut names);
-        let defs = if names.iter().any(|name| LIBRARY.defines(name)) {
-            let reach = LIBRARY.reach(&names);
-            names.extend(reach.names);
-            reach.defs
-        } else {
-            Vec::new()
-        };
+        let reach = LIBRARY.reach(&names);
+        names.extend(reach.names);
         names.sort_unstable();
         names.dedup();
-        (defs, Some(names))
+        (reach.defs, Some(names))
     }
 
     /// Compiles jq `code` found at `pointer`; the error is a message for a person.

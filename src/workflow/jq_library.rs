@@ -88,7 +88,8 @@ impl Library {
     }
 
     /// Whether the library defines `name` (at any arity).
-    pub(crate) fn defines(&self, name: &str) -> bool {
+    #[cfg(test)]
+    fn defines(&self, name: &str) -> bool {
         self.named(name).next().is_some()
     }
 
