@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::auth::AuthConfig;
 use crate::continuation::Key;
+use crate::workflow::Redactor;
 use crate::workflow::{
     AwsCredentials, BedrockOptions, EngineOptions, LlmOptions, OpenAiOptions,
     DEFAULT_OPENAI_BASE_URL,
@@ -56,6 +57,52 @@ pub struct Config {
     /// (`OPENAI_BASE_URL`, `OPENAI_API_KEY`, `MOZAIKS_DEFAULT_MODEL`; Amazon Bedrock from the
     /// AWS variables of the Lambda environment).
     pub engine: EngineOptions,
+    /// The values that must never reach a caller, a log line or an event: the keys of this
+    /// configuration and every `MOZAIKS_SECRET_*` value (see [`SENSITIVE_VARIABLES`]).
+    pub secrets: Redactor,
+}
+
+/// Variables whose values are secret (besides every `MOZAIKS_SECRET_*`): they are taken out of
+/// every error a caller sees, whatever a workflow does.
+pub const SENSITIVE_VARIABLES: [&str; 6] = [
+    "MOZAIKS_JWT_HS256_SECRET",
+    "MOZAIKS_CONTINUATION_KEY",
+    "MOZAIKS_CONTINUATION_KEYS_PREVIOUS",
+    "OPENAI_API_KEY",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+];
+
+/// A redactor for the sensitive variables `lookup` gives, and for `extra` `(name, value)`
+/// pairs whose names start with the secret prefix.
+fn redactor_of(
+    lookup: &dyn Fn(&str) -> Option<String>,
+    extra: impl IntoIterator<Item = (String, String)>,
+) -> Redactor {
+    let mut redactor = Redactor::default();
+    let mut add = |text: &str| {
+        redactor.add(text.trim());
+        // A JSON object value (basic-auth style secrets): every string inside.
+        if text.trim_start().starts_with('{') {
+            if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
+                redactor.add_json(&value);
+            }
+        }
+    };
+    for name in SENSITIVE_VARIABLES {
+        if let Some(value) = lookup(name) {
+            add(&value);
+            if name == "MOZAIKS_CONTINUATION_KEYS_PREVIOUS" {
+                value.split(',').for_each(&mut add);
+            }
+        }
+    }
+    for (name, value) in extra {
+        if name.starts_with(crate::workflow::DEFAULT_SECRET_PREFIX) {
+            add(&value);
+        }
+    }
+    redactor.finish()
 }
 
 /// Usage event destination (CONTRACT §7).
@@ -107,7 +154,9 @@ fn err(variable: &'static str, message: impl Into<String>) -> ConfigError {
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Config, ConfigError> {
-        Config::from_lookup(|name| std::env::var(name).ok())
+        let mut config = Config::from_lookup(|name| std::env::var(name).ok())?;
+        config.secrets = redactor_of(&|name| std::env::var(name).ok(), std::env::vars());
+        Ok(config)
     }
 
     /// Reads configuration through `lookup` (a variable name → its value), so tests need not
@@ -289,6 +338,7 @@ impl Config {
             usage_reserve: Duration::from_millis(usage_reserve_ms),
             continuation,
             jwks_origin,
+            secrets: redactor_of(&lookup, []),
             engine,
         })
     }

@@ -19,7 +19,9 @@ use crate::problem::{Problem, Rejection};
 use crate::usage::events::LlmCallUsage;
 use crate::usage::events::{HttpTotals, LlmTotals};
 use crate::usage::{ExecutionUsage, Sink};
-use crate::workflow::{ExecutionInfo, LlmCall, Outcome, Registry, WorkflowError, WorkflowId};
+use crate::workflow::{
+    ExecutionInfo, LlmCall, Outcome, Redactor, Registry, WorkflowError, WorkflowId,
+};
 
 /// An authenticated request, ready to run.
 #[derive(Debug)]
@@ -151,6 +153,8 @@ pub struct App {
     usage_reserve: Duration,
     /// Seals and opens continuations; `None` without `MOZAIKS_CONTINUATION_KEY`.
     sealer: Option<Sealer>,
+    /// Secret values taken out of every error detail a caller sees.
+    secrets: Redactor,
 }
 
 /// Refusal reason logged when a continuation arrives and no key is configured.
@@ -224,6 +228,7 @@ impl App {
             max_input_bytes: config.max_input_bytes,
             usage_reserve: config.usage_reserve,
             sealer,
+            secrets: config.secrets,
         })
     }
 
@@ -417,7 +422,7 @@ impl App {
         let faulted = |error: WorkflowError| Settled {
             status: Status::Faulted,
             output: None,
-            error: Some(problem_of(error)),
+            error: Some(self.problem_of(error)),
             continuation: None,
         };
         match outcome {
@@ -481,13 +486,21 @@ fn llm_totals(calls: &[LlmCall]) -> LlmTotals {
         })
 }
 
-fn problem_of(e: WorkflowError) -> Problem {
-    Problem {
-        type_: e.type_,
-        status: e.status,
-        title: e.title,
-        detail: e.detail,
-        instance: e.instance,
+impl App {
+    /// The problem details of a workflow error, without any secret value of the configuration
+    /// (a workflow's error texts may quote what it computed from `$secrets`).
+    fn problem_of(&self, e: WorkflowError) -> Problem {
+        let mut problem = Problem {
+            type_: e.type_,
+            status: e.status,
+            title: e.title,
+            detail: e.detail,
+            instance: e.instance,
+        };
+        self.secrets.redact_in_place(&mut problem.title);
+        self.secrets.redact_in_place(&mut problem.detail);
+        self.secrets.redact_in_place(&mut problem.instance);
+        problem
     }
 }
 

@@ -59,6 +59,9 @@ pub enum Rejection {
         /// Internal reason (logged, never returned), e.g. `tampered`, `foreign`, `expired`.
         reason: &'static str,
     },
+    /// The HTTP event carries more header fields or bytes than the runtime reads
+    /// (`invoke::headers`).
+    HeadersTooLarge,
     /// No such HTTP route.
     NotFound,
     /// The route exists but not for this method.
@@ -75,6 +78,7 @@ impl Rejection {
             Rejection::UnknownWorkflow | Rejection::NotFound => 404,
             Rejection::MethodNotAllowed => 405,
             Rejection::TooLarge { .. } => 413,
+            Rejection::HeadersTooLarge => 431,
             Rejection::UnsupportedMediaType => 415,
         }
     }
@@ -85,6 +89,7 @@ impl Rejection {
             Rejection::Malformed(_) => "malformed_request",
             Rejection::UnsupportedMediaType => "unsupported_media_type",
             Rejection::TooLarge { .. } => "input_too_large",
+            Rejection::HeadersTooLarge => "headers_too_large",
             Rejection::InvalidToken { reason } => reason,
             Rejection::InsufficientScope { .. } => "insufficient_scope",
             Rejection::UnknownWorkflow => "unknown_workflow",
@@ -120,6 +125,15 @@ impl Rejection {
                 "input-too-large",
                 "Input too large",
                 format!("the execution input exceeds the limit of {limit} bytes"),
+            ),
+            Rejection::HeadersTooLarge => (
+                "headers-too-large",
+                "Request header fields too large",
+                format!(
+                    "the request carries more than {} header fields or {} bytes of headers",
+                    crate::invoke::headers::MAX_HEADER_FIELDS,
+                    crate::invoke::headers::MAX_HEADER_BYTES
+                ),
             ),
             Rejection::InvalidToken { .. } => (
                 "invalid-token",

@@ -9,15 +9,43 @@ use super::MALFORMED_PAYLOAD_KEY;
 use crate::execution::{App, ExecutionResult, Invocation, Request};
 use crate::problem::Rejection;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Payload<'a> {
-    #[serde(borrow)]
-    launch_token: Option<&'a RawValue>,
-    #[serde(borrow)]
-    input: Option<&'a RawValue>,
-    #[serde(borrow)]
-    continuation: Option<&'a RawValue>,
+/// The members of a direct payload, as sent (in order, duplicates kept).
+struct Members<'a>(Vec<(std::borrow::Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MembersVisitor;
+        impl<'de> serde::de::Visitor<'de> for MembersVisitor {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members<'de>, A::Error> {
+                let mut members = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    members.push(entry);
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(MembersVisitor)
+    }
+}
+
+/// The fields a direct payload may carry.
+const FIELDS: [&str; 3] = ["launch_token", "input", "continuation"];
+
+/// A field name as a detail may quote it: a short identifier. Anything else sent as a name
+/// could be a credential pasted in the wrong place, so it is not repeated.
+fn quoted_field(name: &str) -> String {
+    if name.len() <= 32 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        format!("`{name}`")
+    } else {
+        "a field whose name is not shown".into()
+    }
 }
 
 /// The parts of a well-formed direct payload.
@@ -50,9 +78,25 @@ pub fn parse(payload: &RawValue, max_input_bytes: usize) -> Result<DirectRequest
             }
         }
     }
-    // Only field names can appear in these errors (unknown or duplicate field): no values.
-    let fields: Payload<'_> = serde_json::from_str(text)
-        .map_err(|e| Rejection::Malformed(format!("invalid payload: {e}")))?;
+    let Members(members) = serde_json::from_str(text)
+        .map_err(|_| Rejection::Malformed("the payload must be a JSON object".into()))?;
+    let mut fields: [Option<&RawValue>; 3] = [None; 3];
+    for (name, value) in members {
+        let Some(slot) = FIELDS.iter().position(|field| *field == name) else {
+            return Err(Rejection::Malformed(format!(
+                "invalid payload: unknown field {}, expected one of `launch_token`, `input`, \
+                 `continuation`",
+                quoted_field(&name)
+            )));
+        };
+        if fields[slot].replace(value).is_some() {
+            return Err(Rejection::Malformed(format!(
+                "invalid payload: duplicate field `{}`",
+                FIELDS[slot]
+            )));
+        }
+    }
+    let [launch_token, input, continuation] = fields;
     let string_field = |raw: Option<&RawValue>, name: &str| -> Result<Option<String>, Rejection> {
         match raw {
             None => Ok(None),
@@ -62,9 +106,9 @@ pub fn parse(payload: &RawValue, max_input_bytes: usize) -> Result<DirectRequest
                 .map_err(|_| Rejection::Malformed(format!("`{name}` must be a string"))),
         }
     };
-    let token = string_field(fields.launch_token, "launch_token")?;
-    let continuation = string_field(fields.continuation, "continuation")?;
-    let (input, input_bytes) = match fields.input {
+    let token = string_field(launch_token, "launch_token")?;
+    let continuation = string_field(continuation, "continuation")?;
+    let (input, input_bytes) = match input {
         None => (Value::Object(Default::default()), 0),
         Some(raw) => {
             let bytes = raw.get().len();
@@ -164,5 +208,11 @@ mod tests {
     fn errors_never_echo_the_token() {
         let detail = malformed(r#"{"launch_token":["eyJsecret"]}"#);
         assert!(!detail.contains("eyJsecret"));
+        // A token sent as a field name is not repeated either.
+        let detail = malformed(r#"{"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln":1}"#);
+        assert!(
+            detail.contains("unknown field") && !detail.contains("eyJ"),
+            "{detail}"
+        );
     }
 }

@@ -20,6 +20,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use super::headers::HeaderFault;
 use crate::execution::{App, ExecutionResult, Invocation, Request};
 use crate::problem::{Problem, Rejection};
 
@@ -219,11 +220,37 @@ pub async fn handle(
     event: &RawValue,
     invocation: &Invocation,
 ) -> HttpResponse {
-    let result = match parse_event(origin, event) {
+    let parsed = super::headers::check(event.get())
+        .map_err(|fault| match fault {
+            HeaderFault::TooLarge => Rejection::HeadersTooLarge,
+            HeaderFault::Invalid(detail) => Rejection::Malformed(detail),
+        })
+        .and_then(|()| {
+            parse_event(origin, event)
+                .map_err(|e| Rejection::Malformed(unreadable_event_detail(&e)))
+        });
+    let result = match parsed {
         Ok(request) => run(app, &request, invocation).await,
-        Err(e) => invocation.reject(Rejection::Malformed(format!("unreadable HTTP event: {e}"))),
+        Err(rejection) => invocation.reject(rejection),
     };
     respond(origin, &result)
+}
+
+/// What a caller is told about an event the event types cannot read: the kind of fault and
+/// where, never serde's message, which quotes the offending value (a header, a cookie or a
+/// body can carry a credential).
+fn unreadable_event_detail(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = match e.classify() {
+        Category::Io | Category::Syntax => "it is not valid JSON",
+        Category::Eof => "it ends too early",
+        Category::Data => "a member has a type or value the event format does not allow",
+    };
+    format!(
+        "unreadable HTTP event: {what} (line {}, column {})",
+        e.line(),
+        e.column()
+    )
 }
 
 async fn run(app: &App, request: &HttpRequest, invocation: &Invocation) -> ExecutionResult {

@@ -12,6 +12,7 @@
 //! Nothing outside this module knows Lambda event shapes.
 
 pub mod direct;
+pub mod headers;
 pub mod http;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -118,13 +119,21 @@ pub fn deadline_of(deadline_ms: u64, now: SystemTime) -> SystemTime {
 /// as a malformed request instead of the runtime reporting a function error. (Lambda's Invoke
 /// API already refuses non-JSON payloads; this keeps the guarantee whatever the caller.)
 pub fn json_guard(body: bytes::Bytes) -> bytes::Bytes {
-    match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
-        Ok(_) => body,
-        Err(e) => {
-            let marker = serde_json::json!({ MALFORMED_PAYLOAD_KEY: e.to_string() });
-            bytes::Bytes::from(marker.to_string())
-        }
-    }
+    // JSON is UTF-8 (RFC 8259 §8.1). serde skips the strings it ignores without checking them,
+    // so the check comes first: the runtime would refuse such bytes as a function error.
+    let fault = match std::str::from_utf8(&body) {
+        Err(e) => format!(
+            "it is not UTF-8 (an invalid byte sequence at byte {})",
+            e.valid_up_to()
+        ),
+        Ok(text) => match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            Ok(_) => return body,
+            // Syntax errors name a position, never a value.
+            Err(e) => e.to_string(),
+        },
+    };
+    let marker = serde_json::json!({ MALFORMED_PAYLOAD_KEY: fault });
+    bytes::Bytes::from(marker.to_string())
 }
 
 #[cfg(test)]
@@ -178,6 +187,18 @@ mod tests {
         assert!(
             serde_json::from_slice::<serde_json::Value>(&trailing).unwrap()[MALFORMED_PAYLOAD_KEY]
                 .is_string()
+        );
+        // Bytes that are not UTF-8 inside a string serde would skip unchecked.
+        let raw = json_guard(bytes::Bytes::from_static(
+            b"{\"launch_token\":\"\xff\xfe\"}",
+        ));
+        let marker: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        assert!(
+            marker[MALFORMED_PAYLOAD_KEY]
+                .as_str()
+                .unwrap()
+                .contains("not UTF-8"),
+            "{marker}"
         );
     }
 }

@@ -6,8 +6,9 @@
 //! every compile): a compiled [`Expr`] owns its program, and each evaluation gets its
 //! arguments from the caller.
 
-use super::jq_library::{Def, LIBRARY};
+use super::jq_library::{Def, GUARD, LIBRARY};
 use super::load::{child, Invalid};
+use super::redact::Redactor;
 use super::value::{from_json_ref, truncate};
 use jaq_core::box_iter::box_once;
 use jaq_core::compile::Undefined;
@@ -261,11 +262,11 @@ impl Expr {
         let mut outputs = self.filter.id.run((ctx, input));
         let first = match outputs.next() {
             None => return Ok(Val::Null),
-            Some(result) => result.map_err(|exn| fail(exception_message(exn)))?,
+            Some(result) => result.map_err(|exn| fail(exception_message(exn, args.secrets)))?,
         };
         match outputs.next() {
             None => Ok(first),
-            Some(Err(exn)) => Err(fail(exception_message(exn))),
+            Some(Err(exn)) => Err(fail(exception_message(exn, args.secrets))),
             Some(Ok(_)) => Err(fail(
                 "the expression produced more than one value; collect them with `[ … ]` or pick one with `first(…)`".into(),
             )),
@@ -274,13 +275,18 @@ impl Expr {
 }
 
 /// Renders a jq exception without ever exiting the process (jaq's `unwrap_valr` would, on `halt`).
-fn exception_message(exn: Exn<'_, Val>) -> String {
+/// jq quotes values in its messages: the document's secrets are taken out before the message is
+/// shortened (so that no start of a secret is left at the cut).
+fn exception_message(exn: Exn<'_, Val>, secrets: &Val) -> String {
     match exn.get_err() {
         Ok(err) => {
             let text = match err.into_val() {
                 Val::TStr(bytes) | Val::BStr(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
                 other => other.to_string(),
             };
+            let mut redactor = Redactor::default();
+            redactor.add_val(secrets);
+            let text = redactor.finish().redact(&text);
             format!("jq: {}", truncate(&text, MAX_MESSAGE))
         }
         Err(exn) => match exn.get_halt() {
@@ -398,17 +404,32 @@ impl ExprCompiler {
                 }
             }
         }
-        let arena = Arena::default();
-        let (prelude, names) = self.needs(code);
-        let loader = Loader::new(prelude.into_iter().cloned());
-        let modules = loader
-            .load(&arena, File { code, path: () })
-            .map_err(|errors| load_errors(code, errors))?;
-        let filter = jaq_core::Compiler::<_, Data>::default()
-            .with_funs(natives(names.as_deref()))
-            .with_global_vars(vars.iter().map(|(name, _)| *name))
-            .compile(modules)
-            .map_err(|errors| compile_errors(errors, site))?;
+        let (prelude, mut names) = self.needs(code);
+        // The expression's own definitions check the stack on entry (they may recurse).
+        let guarded = guard_definitions(code);
+        if guarded.is_some() {
+            if let Some(names) = &mut names {
+                names.push(GUARD);
+                names.sort_unstable();
+            }
+        }
+        let build = |code: &str| -> Result<Filter, String> {
+            let arena = Arena::default();
+            let loader = Loader::new(prelude.iter().copied().cloned());
+            let modules = loader
+                .load(&arena, File { code, path: () })
+                .map_err(|errors| load_errors(code, errors))?;
+            jaq_core::Compiler::<_, Data>::default()
+                .with_funs(natives(names.as_deref()))
+                .with_global_vars(vars.iter().map(|(name, _)| *name))
+                .compile(modules)
+                .map_err(|errors| compile_errors(errors, site))
+        };
+        let filter = match &guarded {
+            None => build(code)?,
+            // Errors are reported on the text as written (positions, quoted parts).
+            Some(rewritten) => build(rewritten).or_else(|_| build(code))?,
+        };
         Ok(Expr {
             filter,
             vars: vars.into_iter().map(|(_, var)| var).collect(),
@@ -496,6 +517,79 @@ fn token_names<'s>(tokens: &[lex::Token<&'s str>], names: &mut Vec<&'s str>) {
     }
 }
 
+/// `code` with [`GUARD`] called first in the body of each of its definitions (`def f: BODY;` →
+/// `def f: GUARD | BODY;`), or `None` when it defines nothing.
+fn guard_definitions(code: &str) -> Option<String> {
+    if !code.contains("def") {
+        return None;
+    }
+    let tokens = lex::Lexer::new(code).lex().ok()?;
+    let mut colons = Vec::new();
+    definition_colons(code, &tokens, &mut colons);
+    if colons.is_empty() {
+        return None;
+    }
+    colons.sort_unstable();
+    let mut rewritten = code.to_owned();
+    for at in colons.into_iter().rev() {
+        rewritten.insert_str(at, &format!(" {GUARD} |"));
+    }
+    Some(rewritten)
+}
+
+/// Byte offsets just after the `:` of each `def name(args):` in `tokens`, nested ones included.
+fn definition_colons(code: &str, tokens: &[lex::Token<&str>], colons: &mut Vec<usize>) {
+    for (i, lex::Token(text, tok)) in tokens.iter().enumerate() {
+        match tok {
+            lex::Tok::Block(inner) => definition_colons(code, inner, colons),
+            lex::Tok::Str(parts) => {
+                for part in parts {
+                    if let lex::StrPart::Term(token) = part {
+                        definition_colons(code, core::slice::from_ref(token), colons);
+                    }
+                }
+            }
+            lex::Tok::Word if *text == "def" => {
+                let mut next = i + 1;
+                if !matches!(
+                    tokens.get(next),
+                    Some(lex::Token(_, lex::Tok::Word | lex::Tok::Fmt))
+                ) {
+                    continue;
+                }
+                next += 1;
+                if let Some(lex::Token(args, lex::Tok::Block(_))) = tokens.get(next) {
+                    if args.starts_with('(') {
+                        next += 1;
+                    }
+                }
+                if let Some(lex::Token(colon, lex::Tok::Sym)) =
+                    tokens.get(next).filter(|t| t.0 == ":")
+                {
+                    if let Some(at) = offset(code, colon) {
+                        colons.push(at + 1);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The stack guard of recursive definitions: `.` while enough stack is left, else an error.
+fn stack_guard<'a>(cv: Cv<'a, Data>) -> ValXs<'a, Val> {
+    if super::stack::check() {
+        box_once(Ok(cv.1))
+    } else {
+        box_once(Err(Exn::from(jaq_core::Error::str(RECURSION_TOO_DEEP))))
+    }
+}
+
+/// What an expression that recursed too deeply fails with.
+pub(crate) const RECURSION_TOO_DEEP: &str = "the expression recursed too deeply: its definitions \
+     called themselves until the engine's stack was nearly exhausted; bound the recursion (or \
+     write it with `reduce`, `until` or `range`)";
+
 /// The jq native filters, minus what must not reach a workflow: `env` (the process
 /// environment holds credentials) answers `{}`, and `debug`/`stderr` do not log (workflow
 /// data may hold claims or secrets).
@@ -508,6 +602,7 @@ fn funs() -> impl Iterator<Item = Fun<Data>> {
             "debug_empty" | "stderr_empty" => (name, args, Native::<Data>::new(nothing)),
             _ => (name, args, native),
         })
+        .chain([(GUARD, Box::default(), Native::<Data>::new(stack_guard))])
 }
 
 /// The natives among `names` (sorted), or all for `None`. Only what an expression or its
@@ -689,7 +784,7 @@ mod tests {
             .run((ctx, crate::workflow::value::from_json(input)))
             .map(|out| match out {
                 Ok(value) => to_json(&value),
-                Err(exn) => Err(exception_message(exn)),
+                Err(exn) => Err(exception_message(exn, &Val::Null)),
             })
             .collect()
     }

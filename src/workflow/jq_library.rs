@@ -161,6 +161,10 @@ impl Entry {
             let mut names = Vec::new();
             term_names(&def.body, &mut names);
             let calls = names.iter().flat_map(|name| library.named(name)).collect();
+            let mut def = def;
+            if guard_recursion(&mut def) {
+                names.push(GUARD);
+            }
             Parsed {
                 def,
                 names: names.into(),
@@ -168,6 +172,95 @@ impl Entry {
             }
         })
     }
+}
+
+/// The native filter every recursive definition calls on entry: `.` while enough stack is
+/// left, an error once it is not (see `stack.rs`), so that deep recursion fails instead of
+/// overflowing the stack.
+pub(crate) const GUARD: &str = "__mozaiks_stack_guard";
+
+/// Makes `def` and the definitions nested in it that call themselves (`repeat`, `recurse(f)`,
+/// `while`, … all recurse through a nested `def rec`) call [`GUARD`] first:
+/// `def rec: BODY;` becomes `def rec: GUARD | BODY;` (a tail call stays a tail call).
+/// Whether anything was guarded.
+fn guard_recursion(def: &mut Def) -> bool {
+    let mut guarded = guard_nested(&mut def.body);
+    let mut names = Vec::new();
+    term_names(&def.body, &mut names);
+    if names.contains(&def.name) {
+        let body = std::mem::take(&mut def.body);
+        def.body = parse::Term::BinOp(
+            Box::new(parse::Term::Call(GUARD, Vec::new())),
+            parse::BinaryOp::Pipe(None),
+            Box::new(body),
+        );
+        guarded = true;
+    }
+    guarded
+}
+
+/// Guards the recursive definitions nested anywhere in `term`.
+fn guard_nested(term: &mut parse::Term<&'static str>) -> bool {
+    use parse::Term;
+    let mut guarded = false;
+    let mut visit = |t: &mut Term<&'static str>| guarded |= guard_nested(t);
+    match term {
+        Term::Id | Term::Recurse | Term::Num(_) | Term::Break(_) | Term::Var(_) => {}
+        Term::Str(_, parts) => {
+            for part in parts {
+                if let lex::StrPart::Term(t) = part {
+                    visit(t);
+                }
+            }
+        }
+        Term::Arr(inner) => inner.iter_mut().for_each(|t| visit(t)),
+        Term::Obj(entries) => {
+            for (key, value) in entries {
+                visit(key);
+                value.iter_mut().for_each(&mut visit);
+            }
+        }
+        Term::Neg(t) | Term::Label(_, t) => visit(t),
+        Term::BinOp(l, _, r) => {
+            visit(l);
+            visit(r);
+        }
+        Term::Fold(_, xs, _, args) => {
+            visit(xs);
+            args.iter_mut().for_each(&mut visit);
+        }
+        Term::TryCatch(body, catch) => {
+            visit(body);
+            catch.iter_mut().for_each(|t| visit(t));
+        }
+        Term::IfThenElse(branches, otherwise) => {
+            for (cond, then) in branches {
+                visit(cond);
+                visit(then);
+            }
+            otherwise.iter_mut().for_each(|t| visit(t));
+        }
+        Term::Def(defs, body) => {
+            let nested = defs
+                .iter_mut()
+                .fold(false, |any, def| guard_recursion(def) | any);
+            visit(body);
+            return guarded | nested;
+        }
+        Term::Call(_, args) => args.iter_mut().for_each(&mut visit),
+        Term::Path(t, path) => {
+            visit(t);
+            for (part, _) in &mut path.0 {
+                match part {
+                    jaq_core::path::Part::Index(i) => visit(i),
+                    jaq_core::path::Part::Range(from, to) => {
+                        from.iter_mut().chain(to.iter_mut()).for_each(&mut visit)
+                    }
+                }
+            }
+        }
+    }
+    guarded
 }
 
 /// Byte offsets where the lines of `source` start.
@@ -275,7 +368,12 @@ mod tests {
             .chain(jaq_std::defs())
             .chain(jaq_json::defs())
             .collect();
-        let ours = library.all();
+        // The texts as jaq would parse them (the library's own parses carry the guard).
+        let ours: Vec<Def> = library
+            .entries
+            .iter()
+            .flat_map(|entry| jaq_core::load::parse(entry.text, |p| p.defs()).unwrap())
+            .collect();
         assert_eq!(
             ours.len(),
             jaq.len(),
@@ -291,6 +389,23 @@ mod tests {
         for (entry, def) in library.entries.iter().zip(&jaq) {
             assert_eq!(entry.name, def.name);
         }
+    }
+
+    #[test]
+    fn recursive_definitions_check_the_stack_first() {
+        let library = Library::split();
+        let guarded = |name: &str| {
+            let i = library.named(name).next().unwrap();
+            format!("{:?}", library.parsed(i).def).contains(GUARD)
+        };
+        for name in ["repeat", "recurse", "while", "until"] {
+            assert!(guarded(name), "{name}");
+        }
+        for name in ["map", "select", "add", "join"] {
+            assert!(!guarded(name), "{name}");
+        }
+        // The guard is among what a guarded definition mentions, so it is handed to jaq.
+        assert!(library.reach(&["until"]).names.contains(&GUARD));
     }
 
     /// The names of the definitions `names` reach, in order.

@@ -65,9 +65,11 @@ mod model;
 mod mozaiksai;
 mod openapi;
 mod options;
+mod redact;
 mod registry;
 mod run;
 mod schema;
+mod stack;
 mod value;
 mod version;
 
@@ -80,5 +82,6 @@ pub use options::{
     AwsCredentials, BedrockOptions, EngineOptions, LlmCallPolicy, LlmOptions, OpenAiOptions,
     SecretSource, DEFAULT_OPENAI_BASE_URL, DEFAULT_SECRET_PREFIX,
 };
+pub use redact::{Redactor, REDACTED};
 pub use registry::Registry;
 pub use run::{ExecutionInfo, LlmCall, Metrics, Outcome, ResumeError, RunResult};

@@ -8,6 +8,7 @@
 mod agents;
 mod bedrock;
 mod calls;
+mod hostile;
 mod mozaiksai;
 mod openai_standin;
 mod standin;
