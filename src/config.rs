@@ -60,6 +60,9 @@ pub struct Config {
     /// The values that must never reach a caller, a log line or an event: the keys of this
     /// configuration and every `MOZAIKS_SECRET_*` value (see [`SENSITIVE_VARIABLES`]).
     pub secrets: Redactor,
+    /// Stack of the engine thread (from `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, see
+    /// [`crate::engine_thread::stack_size`]).
+    pub engine_stack: usize,
 }
 
 /// Variables whose values are secret (besides every `MOZAIKS_SECRET_*`): they are taken out of
@@ -339,6 +342,9 @@ impl Config {
             continuation,
             jwks_origin,
             secrets: redactor_of(&lookup, []),
+            engine_stack: crate::engine_thread::stack_size(
+                lookup("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").as_deref(),
+            ),
             engine,
         })
     }

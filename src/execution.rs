@@ -5,22 +5,26 @@
 //! [`ExecutionResult`] into their response shapes.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
-use tracing::{info, warn};
+use tracing::{info, warn, Instrument as _};
 
 use crate::auth::{ExecutionContext, Verifier};
 use crate::config::Config;
 use crate::continuation::{Binding, Sealer};
+use crate::engine_thread::{EngineThread, Late, GRACE};
 use crate::problem::{Problem, Rejection};
 use crate::usage::events::LlmCallUsage;
 use crate::usage::events::{HttpTotals, LlmTotals};
 use crate::usage::{ExecutionUsage, Sink};
 use crate::workflow::{
-    ExecutionInfo, LlmCall, Outcome, Redactor, Registry, WorkflowError, WorkflowId,
+    ExecutionInfo, LlmCall, Outcome, Progress, Redactor, Registry, RunResult, WorkflowError,
+    WorkflowId,
 };
 
 /// An authenticated request, ready to run.
@@ -155,6 +159,10 @@ pub struct App {
     sealer: Option<Sealer>,
     /// Secret values taken out of every error detail a caller sees.
     secrets: Redactor,
+    /// Where runs happen.
+    engine: EngineThread,
+    /// Set when a run was cut while computing (see [`App::must_exit`]).
+    exit_after_answer: AtomicBool,
 }
 
 /// Refusal reason logged when a continuation arrives and no key is configured.
@@ -201,6 +209,8 @@ impl App {
         )
         .await
         .map_err(|e| InitError(e.to_string()))?;
+        let engine = EngineThread::start(config.engine_stack)
+            .map_err(|e| InitError(format!("could not start the engine thread: {e}")))?;
         let continuation = config.continuation;
         let sealer = continuation.key.map(|key| {
             Sealer::new(
@@ -229,6 +239,8 @@ impl App {
             usage_reserve: config.usage_reserve,
             sealer,
             secrets: config.secrets,
+            engine,
+            exit_after_answer: AtomicBool::new(false),
         })
     }
 
@@ -309,26 +321,41 @@ impl App {
             execution_id: invocation.execution_id.clone(),
             claims: context.claims().clone(),
         };
-        let run = match resumed {
-            None => workflow.run(request.input, &info, run_deadline).await,
-            Some(opened) => {
-                info!(
-                    resumes = %opened.issued_by,
-                    "resuming a waiting execution"
-                );
-                match workflow
-                    .resume(opened.state, request.input, &info, run_deadline)
-                    .await
-                {
-                    Ok(run) => run,
-                    // The engine's explanation may describe the state (caller data): not logged.
-                    Err(_) => {
-                        return reject(Rejection::InvalidContinuation {
-                            reason: UNRESUMABLE,
-                        })
+        if let Some(opened) = &resumed {
+            info!(resumes = %opened.issued_by, "resuming a waiting execution");
+        }
+        // The run happens on the engine thread; this thread waits for it until its deadline
+        // (plus a grace for the engine's own timeout to answer), and answers for it if it is
+        // still computing then.
+        let progress = Arc::new(Progress::default());
+        let run = {
+            let progress = progress.clone();
+            let input = request.input;
+            let workflow = workflow.clone();
+            async move {
+                match resumed {
+                    None => Ok(workflow
+                        .run_observed(input, &info, run_deadline, progress)
+                        .await),
+                    Some(opened) => {
+                        workflow
+                            .resume_observed(opened.state, input, &info, run_deadline, progress)
+                            .await
                     }
                 }
             }
+            .instrument(tracing::Span::current())
+        };
+        let grace = GRACE.min(self.usage_reserve / 2);
+        let run = match self.engine.run(run, run_deadline + grace).await {
+            Ok(Ok(run)) => run,
+            // The engine's explanation may describe the state (caller data): not logged.
+            Ok(Err(_)) => {
+                return reject(Rejection::InvalidContinuation {
+                    reason: UNRESUMABLE,
+                })
+            }
+            Err(late) => self.cut(&progress, late),
         };
         let ended_at = SystemTime::now();
 
@@ -460,6 +487,38 @@ impl App {
                 }
             }
         }
+    }
+
+    /// The result of a run still computing at its deadline: a `timeout` fault at the task it is
+    /// in, with what it had done (so its usage is emitted as for any run). The engine thread
+    /// cannot be stopped, so the process ends once this invocation is answered.
+    fn cut(&self, progress: &Progress, late: Late) -> RunResult {
+        let snapshot = progress.snapshot();
+        self.exit_after_answer.store(true, Ordering::SeqCst);
+        tracing::error!(
+            task = %snapshot.current_task,
+            engine = ?late,
+            partial = snapshot.partial,
+            "the run was still computing at its deadline: answering for it; this process ends \
+             after the answer (Lambda starts a fresh one)"
+        );
+        RunResult {
+            outcome: Outcome::Faulted(WorkflowError::timeout(
+                &snapshot.current_task,
+                "the execution deadline passed while this task was computing (an expression \
+                 that ran longer than the time left)"
+                    .into(),
+            )),
+            metrics: snapshot.metrics,
+            events: snapshot.events,
+            llm_calls: snapshot.llm_calls,
+        }
+    }
+
+    /// Whether this process must end once the current answer is sent: a run was cut while
+    /// computing, and its thread cannot be stopped.
+    pub fn must_exit(&self) -> bool {
+        self.exit_after_answer.load(Ordering::SeqCst)
     }
 
     /// The instant the workflow run must end by: the invocation deadline less the usage reserve.

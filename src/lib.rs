@@ -20,6 +20,8 @@
 //! - [`continuation`]: the sealed state of a `waiting` execution, handed to the caller and
 //!   opened (checked, bound to workflow and caller) when it comes back.
 //! - [`execution`]: verify → resolve → run → meter → emit → result, for one invocation.
+//! - [`engine_thread`]: the thread runs happen on, so that a computation no timer can
+//!   interrupt never holds back the answer (the Lambda thread answers at the deadline).
 //! - [`problem`]: the runtime's rejections as RFC 9457 problem details.
 //! - [`time`]: wall-clock helpers (RFC 3339 timestamps).
 //!
@@ -29,6 +31,7 @@
 pub mod auth;
 pub mod config;
 pub mod continuation;
+pub mod engine_thread;
 pub mod execution;
 pub mod invoke;
 pub mod problem;

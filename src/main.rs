@@ -4,6 +4,8 @@
 //! Runtime API's init-error call (what CloudWatch shows for a failed init), and the process
 //! exits non-zero.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use lambda_runtime::tower::layer::layer_fn;
@@ -42,7 +44,7 @@ async fn main() {
     });
     let runtime = Runtime::new(handler)
         .layer(TracingLayer::new())
-        .layer(layer_fn(|inner| JsonGuard { inner }));
+        .layer(layer_fn(move |inner| JsonGuard { inner, app }));
     if let Err(e) = runtime.run().await {
         tracing::error!(error = %e, "the Lambda runtime loop stopped");
         std::process::exit(1);
@@ -75,16 +77,23 @@ fn init_logging() {
 }
 
 /// Makes non-JSON payloads reach the handler as a marker (see [`invoke::json_guard`]) instead
-/// of failing deserialization inside the runtime as a function error.
+/// of failing deserialization inside the runtime as a function error; and, once the answer of
+/// an invocation whose run was cut while computing has been sent (the inner service posts it),
+/// ends the process, whose engine thread cannot be stopped (see `engine_thread.rs`).
 #[derive(Clone)]
 struct JsonGuard<S> {
     inner: S,
+    app: &'static App,
 }
 
-impl<S: Service<LambdaInvocation>> Service<LambdaInvocation> for JsonGuard<S> {
+impl<S> Service<LambdaInvocation> for JsonGuard<S>
+where
+    S: Service<LambdaInvocation>,
+    S::Future: Send + 'static,
+{
     type Response = S::Response;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -92,7 +101,16 @@ impl<S: Service<LambdaInvocation>> Service<LambdaInvocation> for JsonGuard<S> {
 
     fn call(&mut self, mut invocation: LambdaInvocation) -> Self::Future {
         invocation.body = invoke::json_guard(invocation.body);
-        self.inner.call(invocation)
+        let answered = self.inner.call(invocation);
+        let app = self.app;
+        Box::pin(async move {
+            let result = answered.await;
+            if app.must_exit() {
+                tracing::warn!("ending the process: a run is still computing on the engine thread");
+                std::process::exit(0);
+            }
+            result
+        })
     }
 }
 

@@ -434,3 +434,39 @@ fn function_is_configured_as_the_contract_says() {
         "AWS::Serverless::HttpApi"
     );
 }
+
+#[test]
+fn cors_is_answered_by_the_api_for_named_origins_only() {
+    let template = template();
+    let parameter = &template["Parameters"]["CorsAllowedOrigins"];
+    assert_eq!(parameter["Type"], "CommaDelimitedList");
+    // No origin by default: a browser on another origin gets no CORS answer until one is named.
+    assert_eq!(parameter["Default"], "");
+    assert_eq!(
+        template["Conditions"]["HasCorsOrigins"],
+        json!({ "Fn::Not": [{ "Fn::Equals": [{ "Fn::Join": [",", { "Ref": "CorsAllowedOrigins" }] }, ""] }] })
+    );
+    // A wildcard fails the deployment.
+    let rule = &template["Rules"]["NoWildcardCorsOrigin"]["Assertions"][0]["Assert"];
+    assert_eq!(
+        rule,
+        &json!({ "Fn::Not": [{ "Fn::Contains": [{ "Ref": "CorsAllowedOrigins" }, "*"] }] })
+    );
+    let cors = &resource(template, "MozaiksHttpApi")["Properties"]["CorsConfiguration"]["Fn::If"];
+    assert_eq!(cors[0], "HasCorsOrigins");
+    assert_eq!(cors[2], json!({ "Ref": "AWS::NoValue" }));
+    let config = &cors[1];
+    assert_eq!(
+        config["AllowOrigins"],
+        json!({ "Ref": "CorsAllowedOrigins" })
+    );
+    assert_eq!(config["AllowMethods"], json!(["POST"]));
+    assert_eq!(config["AllowCredentials"], false);
+    for header in ["authorization", "content-type", "mozaiks-continuation"] {
+        assert!(
+            one_or_many(&config["AllowHeaders"]).contains(&&json!(header)),
+            "{header}"
+        );
+    }
+    assert_eq!(config["ExposeHeaders"], json!(["x-mozaiks-execution-id"]));
+}

@@ -84,4 +84,6 @@ pub use options::{
 };
 pub use redact::{Redactor, REDACTED};
 pub use registry::Registry;
-pub use run::{ExecutionInfo, LlmCall, Metrics, Outcome, ResumeError, RunResult};
+pub use run::{
+    ExecutionInfo, LlmCall, Metrics, Outcome, Progress, ResumeError, RunResult, Snapshot,
+};

@@ -152,23 +152,38 @@ impl Workflow {
     /// faults with the DSL `timeout` error). Never panics on input; needs a Tokio runtime
     /// with the time driver enabled.
     pub async fn run(&self, input: Value, exec: &ExecutionInfo, deadline: Instant) -> RunResult {
-        self.execute(Start::Fresh(from_json(input)), exec, deadline)
+        self.run_observed(input, exec, deadline, Arc::default())
+            .await
+    }
+
+    /// [`Workflow::run`], recording what the run does in `progress` as it goes, so that a host
+    /// can account for a run it stopped waiting for (see [`Progress::snapshot`]).
+    pub async fn run_observed(
+        &self,
+        input: Value,
+        exec: &ExecutionInfo,
+        deadline: Instant,
+        progress: Arc<Progress>,
+    ) -> RunResult {
+        self.execute(Start::Fresh(from_json(input)), exec, deadline, progress)
             .await
     }
 
     /// Runs from `start` under `deadline`: the outcome and what the run did.
-    async fn execute(&self, start: Start, exec: &ExecutionInfo, deadline: Instant) -> RunResult {
+    async fn execute(
+        &self,
+        start: Start,
+        exec: &ExecutionInfo,
+        deadline: Instant,
+        progress: Arc<Progress>,
+    ) -> RunResult {
         let shared = Shared {
             execution_id: exec.execution_id.clone(),
             execution_arg: object([
                 ("id", string(&exec.execution_id)),
                 ("claims", from_json_ref(&exec.claims)),
             ]),
-            tasks: AtomicU64::new(0),
-            http: HttpMeter::default(),
-            events: Mutex::new(Vec::new()),
-            llm_calls: Mutex::new(Vec::new()),
-            current: Mutex::new(None),
+            progress,
             limits: AtomicU64::new(0),
         };
         let limit = Limit {
@@ -202,12 +217,7 @@ impl Workflow {
                 "the execution deadline passed while this task was running".into(),
             )),
         };
-        let metrics = Metrics {
-            tasks_executed: shared.tasks.load(Ordering::Relaxed),
-            http_calls: shared.http.calls.load(Ordering::Relaxed),
-            http_bytes_sent: shared.http.bytes_sent.load(Ordering::Relaxed),
-            http_bytes_received: shared.http.bytes_received.load(Ordering::Relaxed),
-        };
+        let metrics = shared.progress.metrics();
         let events = std::mem::take(&mut *lock(&shared.events));
         let llm_calls = std::mem::take(&mut *lock(&shared.llm_calls));
         RunResult {
@@ -245,12 +255,26 @@ impl Workflow {
         exec: &ExecutionInfo,
         deadline: Instant,
     ) -> Result<RunResult, ResumeError> {
+        self.resume_observed(state, input, exec, deadline, Arc::default())
+            .await
+    }
+
+    /// [`Workflow::resume`], recording what the run does in `progress` as it goes.
+    pub async fn resume_observed(
+        &self,
+        state: Value,
+        input: Value,
+        exec: &ExecutionInfo,
+        deadline: Instant,
+        progress: Arc<Progress>,
+    ) -> Result<RunResult, ResumeError> {
         let saved = agents_state::read(self, state)?;
         Ok(self
             .execute(
                 Start::Resume(Box::new((saved, from_json(input)))),
                 exec,
                 deadline,
+                progress,
             )
             .await)
     }
@@ -311,6 +335,26 @@ pub(super) struct Shared {
     execution_id: String,
     /// `$execution`.
     execution_arg: Val,
+    /// What the run has done so far (also readable by the host while it runs).
+    progress: Arc<Progress>,
+    /// The last [`Limit`] id handed out.
+    limits: AtomicU64,
+}
+
+impl std::ops::Deref for Shared {
+    type Target = Progress;
+
+    fn deref(&self) -> &Progress {
+        &self.progress
+    }
+}
+
+/// What a run has done so far: its counters, emitted events and model calls, and the task it
+/// is in. A run records into it as it goes; a host that holds it can account for a run it
+/// stopped waiting for (one cut by the invocation deadline in the middle of a computation
+/// that cannot be interrupted).
+#[derive(Default)]
+pub struct Progress {
     tasks: AtomicU64,
     http: HttpMeter,
     events: Mutex<Vec<Value>>,
@@ -318,8 +362,64 @@ pub(super) struct Shared {
     pub(super) llm_calls: Mutex<Vec<LlmCall>>,
     /// Reference of the task started last (the `instance` of a deadline timeout).
     current: Mutex<Option<Arc<str>>>,
-    /// The last [`Limit`] id handed out.
-    limits: AtomicU64,
+}
+
+/// A copy of a run's [`Progress`] at one moment.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// The counters so far.
+    pub metrics: Metrics,
+    /// The CloudEvents emitted so far.
+    pub events: Vec<Value>,
+    /// The model calls made so far.
+    pub llm_calls: Vec<LlmCall>,
+    /// Reference of the task the run is in (`/do` before the first).
+    pub current_task: String,
+    /// Whether a part could not be read because the run held it at that moment (it is then
+    /// left out).
+    pub partial: bool,
+}
+
+impl Progress {
+    fn metrics(&self) -> Metrics {
+        Metrics {
+            tasks_executed: self.tasks.load(Ordering::Relaxed),
+            http_calls: self.http.calls.load(Ordering::Relaxed),
+            http_bytes_sent: self.http.bytes_sent.load(Ordering::Relaxed),
+            http_bytes_received: self.http.bytes_received.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Copies what the run has done so far, while it may still be running on another thread.
+    /// It never blocks: the run holds each part only to push one item, so a part that stays
+    /// held after a few tries (a run stopped in the middle of that push) is left out and the
+    /// snapshot says so. Nothing the run owns is freed here.
+    pub fn snapshot(&self) -> Snapshot {
+        fn read<T, R>(mutex: &Mutex<T>, copy: impl Fn(&T) -> R) -> Option<R> {
+            for _ in 0..1000 {
+                match mutex.try_lock() {
+                    Ok(guard) => return Some(copy(&guard)),
+                    Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                        return Some(copy(&poisoned.into_inner()))
+                    }
+                    Err(std::sync::TryLockError::WouldBlock) => std::thread::yield_now(),
+                }
+            }
+            None
+        }
+        let events = read(&self.events, Vec::clone);
+        let llm_calls = read(&self.llm_calls, Vec::clone);
+        let current = read(&self.current, |current| {
+            current.as_deref().unwrap_or("/do").to_owned()
+        });
+        Snapshot {
+            metrics: self.metrics(),
+            partial: events.is_none() || llm_calls.is_none() || current.is_none(),
+            events: events.unwrap_or_default(),
+            llm_calls: llm_calls.unwrap_or_default(),
+            current_task: current.unwrap_or_else(|| "/do".to_owned()),
+        }
+    }
 }
 
 /// The tightest time limit in force, and whose it is.

@@ -82,7 +82,8 @@ mod tests {
             }
             assert!(deeper(64) + 64 * 1024 <= top);
             assert!(check());
-            // A thread of a known size reports about that size.
+            // A thread of a known size reports at least about that size (glibc may hand it a
+            // cached stack of up to four times the size asked for).
             let size = 4 * 1024 * 1024;
             let left = std::thread::Builder::new()
                 .stack_size(size)
@@ -90,7 +91,7 @@ mod tests {
                 .unwrap()
                 .join()
                 .unwrap();
-            assert!(left <= size && left > size / 2, "{left}");
+            assert!(left <= 4 * size && left > size / 2, "{left}");
         }
     }
 }
