@@ -1,6 +1,9 @@
 # mozaiks-runtime — the two commands a newcomer needs are `make run` and `make test`.
 SHELL := /bin/bash
 CARGO ?= cargo
+# What the targets need and a machine lacks is installed into .venv/ (scripts/tools.sh), whose
+# bin/ comes first on PATH for every recipe and test.
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
 # What runs on Lambda (BENCHMARKS.md has the figures of each):
 # - a non-PIE executable (-C relocation-model=static): the dynamic loader then has no
 #   relocations to apply at each cold start (about 15,000 on x86_64, 0.9 ms of it);
@@ -19,18 +22,22 @@ help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
 
 run: ## build and start the function locally (cargo-lambda emulator), invoke every sample in events/, print responses and usage events
+	@scripts/tools.sh lambda
 	@scripts/run-local.sh
 
 test: ## every test: unit, black-box (Runtime API emulator, EventBridge via moto), CTK, SAM template; benches run once as a check
+	@scripts/tools.sh test
 	@mkdir -p target
 	set -o pipefail; $(CARGO) test --locked --lib --bins --tests --benches 2>&1 | tee target/test-output.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "all tests: %d passed, %d failed\n", p, f }' target/test-output.log
 
 build: ## release zip for Lambda (arm64) with cargo-lambda, the bundled workflows included
+	@scripts/tools.sh lambda
 	$(LAMBDA_BUILD) --release --arm64 --output-format zip --include workflows
 	@ls -l target/lambda/bootstrap/bootstrap.zip
 
 lint: ## rustfmt, clippy -D warnings, cfn-lint
+	@scripts/tools.sh lint
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	cfn-lint template.yaml
@@ -47,4 +54,5 @@ build-MozaiksRuntimeFunction: ## what `sam build` runs (BuildMethod: makefile): 
 	cp -R workflows "$(ARTIFACTS_DIR)/workflows"
 
 bench: ## benchmarks (criterion, Runtime API cold/warm vs. an echo floor, PyJWT, zip sizes) → BENCHMARKS.md
+	@scripts/tools.sh lambda
 	@scripts/bench.sh

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if ! command -v cargo-lambda >/dev/null; then
-  echo "cargo-lambda is not installed: pip install cargo-lambda" >&2
+  echo "cargo-lambda is not installed: run \`make run\`, which installs it into .venv/" >&2
   exit 1
 fi
 
