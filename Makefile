@@ -28,7 +28,7 @@ run: ## build and start the function locally (cargo-lambda emulator), invoke eve
 test: ## every test: unit, black-box (Runtime API emulator, EventBridge via moto), CTK, SAM template; benches run once as a check
 	@scripts/tools.sh test
 	@mkdir -p target
-	set -o pipefail; $(CARGO) test --locked --lib --bins --tests --benches 2>&1 | tee target/test-output.log
+	set -o pipefail; { $(CARGO) test --locked --workspace --lib --bins --tests --benches && $(CARGO) test --locked --workspace --doc; } 2>&1 | tee target/test-output.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "all tests: %d passed, %d failed\n", p, f }' target/test-output.log
 
 build: ## release zip for Lambda (arm64) with cargo-lambda, the bundled workflows included
@@ -39,7 +39,7 @@ build: ## release zip for Lambda (arm64) with cargo-lambda, the bundled workflow
 lint: ## rustfmt, clippy -D warnings, cfn-lint
 	@scripts/tools.sh lint
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	cfn-lint template.yaml
 
 fmt: ## format the code

@@ -35,6 +35,9 @@ pub mod engine_thread;
 pub mod execution;
 pub mod invoke;
 pub mod problem;
-pub mod time;
 pub mod usage;
-pub mod workflow;
+
+/// The workflow engine (crate `mozaiks-workflow`, `crates/workflow`).
+pub use mozaiks_workflow as workflow;
+/// Wall-clock helpers (the engine's).
+pub use mozaiks_workflow::time;

@@ -17,7 +17,7 @@
 
 #[path = "support/function.rs"]
 mod function;
-#[path = "../src/workflow/tests/openai_standin.rs"]
+#[path = "../crates/workflow/src/tests/openai_standin.rs"]
 mod openai_standin;
 #[path = "support/runtime_api.rs"]
 mod runtime_api;

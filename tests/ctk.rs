@@ -695,7 +695,7 @@ impl World<'_> {
         let names: Vec<String> = run.tasks.iter().map(|r| task_name(r)).collect();
         if names.is_empty() {
             return Err(
-                "the engine reported no task (is the `task` span of src/workflow/run.rs gone?)"
+                "the engine reported no task (is the `task` span of crates/workflow/src/run.rs gone?)"
                     .into(),
             );
         }
@@ -943,7 +943,7 @@ impl tracing::Subscriber for TaskRecorder {
     fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
         metadata.is_span()
             && metadata.name() == "task"
-            && metadata.target().starts_with("mozaiks_runtime::workflow")
+            && metadata.target().starts_with("mozaiks_workflow")
     }
 
     fn new_span(&self, attrs: &tracing::span::Attributes<'_>) -> tracing::span::Id {

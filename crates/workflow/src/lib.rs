@@ -70,6 +70,7 @@ mod registry;
 mod run;
 mod schema;
 mod stack;
+pub mod time;
 mod value;
 mod version;
 

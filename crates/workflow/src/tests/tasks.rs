@@ -4,7 +4,7 @@
 //! so durations are asserted exactly and nothing really sleeps.
 
 use super::*;
-use crate::workflow::{EngineOptions, SecretSource};
+use crate::{EngineOptions, SecretSource};
 
 const ERRORS: &str = "https://serverlessworkflow.io/spec/1.0.0/errors/";
 

@@ -3,7 +3,7 @@
 
 use super::standin::StandIn;
 use super::*;
-use crate::workflow::{EngineOptions, SecretSource};
+use crate::{EngineOptions, SecretSource};
 use std::net::SocketAddr;
 
 /// Options that send the CTK's public hosts and `example.test` to the stand-in.

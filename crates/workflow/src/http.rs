@@ -792,7 +792,7 @@ impl tower_service::Service<hyper::Uri> for Connector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workflow::value::object;
+    use crate::value::object;
 
     #[test]
     fn uri_templates_fill_top_level_scalars() {

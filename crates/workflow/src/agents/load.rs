@@ -4,11 +4,9 @@
 use super::{
     Agent, AgentsCall, Condition, ModelSpec, ProviderKind, Target, Tool, ToolSpec, Transfer,
 };
-use crate::workflow::expr::{Position, Scope};
-use crate::workflow::load::{
-    check_fields, child, describe, map, required, required_str, Invalid, Loader,
-};
-use crate::workflow::schema::Schema;
+use crate::expr::{Position, Scope};
+use crate::load::{check_fields, child, describe, map, required, required_str, Invalid, Loader};
+use crate::schema::Schema;
 use serde_json::{json, Map, Value};
 
 /// Longest agent name: `transfer_to_<name>` must fit the 64 characters of a tool name.
@@ -303,7 +301,7 @@ impl Loader<'_> {
         value: &Value,
         pointer: &str,
         scope: &Scope,
-    ) -> Result<crate::workflow::expr::Expr, Invalid> {
+    ) -> Result<crate::expr::Expr, Invalid> {
         match value {
             Value::String(code) => self.expr(code, Position::TaskDefinition, scope, pointer),
             other => Err(Invalid::new(

@@ -732,7 +732,7 @@ fn undefined_variable(name: &str, site: Site<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workflow::value::{object, string, to_json};
+    use crate::value::{object, string, to_json};
     use serde_json::json;
 
     fn site(position: Position, scope: &Scope) -> Site<'_> {
@@ -781,7 +781,7 @@ mod tests {
         let ctx = Ctx::<Data>::new(&filter.lut, Vars::new([]));
         filter
             .id
-            .run((ctx, crate::workflow::value::from_json(input)))
+            .run((ctx, crate::value::from_json(input)))
             .map(|out| match out {
                 Ok(value) => to_json(&value),
                 Err(exn) => Err(exception_message(exn, &Val::Null)),

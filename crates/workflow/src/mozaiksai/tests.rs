@@ -2,13 +2,14 @@
 //! running the produced jq and schemas through the engine), each error.
 
 use super::*;
-use crate::workflow::schema::Schema;
-use crate::workflow::{ExecutionInfo, Outcome, Registry, Workflow};
+use crate::schema::Schema;
+use crate::{ExecutionInfo, Outcome, Registry, Workflow};
 use serde_json::json;
 use std::time::Duration;
 
 fn sample_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/CustomerIntake")
+    // The function's bundle, two levels up from this crate.
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../workflows/CustomerIntake")
 }
 
 fn sample() -> Value {

@@ -12,9 +12,9 @@
 use super::provider::{
     self, retry_after, AttemptFailure, ChatReply, ChatRequest, FunctionCall, ToolCall, Usage,
 };
-use crate::workflow::http::{self, CallFailure, HttpClient, Request};
-use crate::workflow::options::OpenAiOptions;
-use crate::workflow::value::truncate;
+use crate::http::{self, CallFailure, HttpClient, Request};
+use crate::options::OpenAiOptions;
+use crate::value::truncate;
 use bytes::Bytes;
 use hyper::Method;
 use serde_json::{json, Map, Value};

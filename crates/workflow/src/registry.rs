@@ -262,8 +262,9 @@ mod tests {
     use super::*;
 
     fn testdata(dir: &str) -> PathBuf {
-        let here = Path::new(file!()).parent().unwrap_or(Path::new("."));
-        here.join("testdata").join(dir)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/testdata")
+            .join(dir)
     }
 
     fn load(dir: &str) -> Registry {

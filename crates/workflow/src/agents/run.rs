@@ -3,10 +3,10 @@
 use super::provider::{self, ChatReply, ChatRequest, Message, ProviderError, ToolCall};
 use super::state::{Conversation, Suspension};
 use super::{Agent, AgentsCall, Condition, Target, STRUCTURED_REASKS};
-use crate::workflow::error::WorkflowError;
-use crate::workflow::expr::Template;
-use crate::workflow::run::{expression_error, lock, truthy, Frame, LlmCall, Runner, Stop};
-use crate::workflow::value::{from_json, to_json, truncate};
+use crate::error::WorkflowError;
+use crate::expr::Template;
+use crate::run::{expression_error, lock, truthy, Frame, LlmCall, Runner, Stop};
+use crate::value::{from_json, to_json, truncate};
 use jaq_json::Val;
 use serde_json::{json, Map, Value};
 use std::time::SystemTime;
@@ -33,7 +33,7 @@ struct Place<'a> {
 impl<'r> Runner<'r> {
     /// `call: agents`: runs (or resumes) the conversation; its output, or a [`Stop::Wait`]
     /// when it hands back to the user.
-    pub(in crate::workflow) async fn agents(
+    pub(crate) async fn agents(
         &self,
         call: &'r AgentsCall,
         instance: &str,

@@ -4,8 +4,8 @@
 //! [`ProviderKind`](super::ProviderKind) variant, its file, and one arm in [`attempt`].
 
 use super::{bedrock, openai, ModelSpec, ProviderKind, ToolSpec};
-use crate::workflow::http::{CallFailure, HttpClient, HttpMeter, Request, Response};
-use crate::workflow::options::Services;
+use crate::http::{CallFailure, HttpClient, HttpMeter, Request, Response};
+use crate::options::Services;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Duration;

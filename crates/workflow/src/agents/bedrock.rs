@@ -29,9 +29,9 @@ use super::provider::{
     self, retry_after, AttemptFailure, ChatReply, ChatRequest, FunctionCall, Message, ToolCall,
     Usage,
 };
-use crate::workflow::http::{self, CallFailure, HttpClient, Request};
-use crate::workflow::options::{AwsCredentials, BedrockOptions};
-use crate::workflow::value::truncate;
+use crate::http::{self, CallFailure, HttpClient, Request};
+use crate::options::{AwsCredentials, BedrockOptions};
+use crate::value::truncate;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use bytes::Bytes;

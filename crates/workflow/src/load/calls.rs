@@ -3,10 +3,10 @@
 
 use super::components::authentication;
 use super::{check_fields, child, describe, map, required, required_str, Invalid, Loader};
-use crate::workflow::expr::{strip_expression, Position, Scope, Template};
-use crate::workflow::http::{parse_url, Endpoint, HttpCall, OutputFormat, UriSpec};
-use crate::workflow::model::{CallFunction, Emit, RunWorkflow, SubflowLink, TaskKind};
-use crate::workflow::openapi::{DocSource, OpenApiCall, Operation};
+use crate::expr::{strip_expression, Position, Scope, Template};
+use crate::http::{parse_url, Endpoint, HttpCall, OutputFormat, UriSpec};
+use crate::model::{CallFunction, Emit, RunWorkflow, SubflowLink, TaskKind};
+use crate::openapi::{DocSource, OpenApiCall, Operation};
 use hyper::Method;
 use serde_json::{Map, Value};
 use std::sync::{Arc, OnceLock};

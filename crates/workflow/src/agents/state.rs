@@ -1,5 +1,5 @@
-//! The state of a run waiting for the user: what [`Outcome::Waiting`](crate::workflow::Outcome)
-//! carries and [`Workflow::resume`](crate::workflow::Workflow::resume) takes back.
+//! The state of a run waiting for the user: what [`Outcome::Waiting`](crate::Outcome)
+//! carries and [`Workflow::resume`](crate::Workflow::resume) takes back.
 //!
 //! ```json
 //! { "format": "mozaiks.workflow.waiting/1",
@@ -17,9 +17,9 @@
 //! format, workflow, or definition (a redeployed workflow with any change to its document).
 
 use super::provider::Message;
-use crate::workflow::model::{TaskKind, Workflow};
-use crate::workflow::run::ResumeError;
-use jsonwebtoken::{Algorithm, EncodingKey};
+use crate::model::{TaskKind, Workflow};
+use crate::run::ResumeError;
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -32,12 +32,8 @@ const FINGERPRINT_KEY: &[u8] = b"mozaiks-runtime/workflow-definition-fingerprint
 /// same document, different for any change to it.
 pub(crate) fn fingerprint(document: &Value) -> String {
     let text = serde_json::to_vec(document).unwrap_or_default();
-    jsonwebtoken::crypto::sign(
-        &text,
-        &EncodingKey::from_secret(FINGERPRINT_KEY),
-        Algorithm::HS256,
-    )
-    .unwrap_or_default()
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, FINGERPRINT_KEY);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(aws_lc_rs::hmac::sign(&key, &text))
 }
 
 /// A conversation in progress.

@@ -408,7 +408,7 @@ fn task_kind_errors_point_at_the_place() {
 #[test]
 fn secrets_back_authentication_and_must_be_declared_objects() {
     let options = EngineOptions {
-        secrets: crate::workflow::SecretSource::Values(
+        secrets: crate::SecretSource::Values(
             [
                 (
                     "api".to_owned(),

@@ -4,11 +4,11 @@
 //! extensions are not supported by this runtime.
 
 use super::{check_fields, child, describe, map, required, Invalid, Loader};
-use crate::workflow::duration::DurationSpec;
-use crate::workflow::expr::{Arg, Position, Scope, Template};
-use crate::workflow::http::Auth;
-use crate::workflow::model::{Backoff, ErrorSpec, RetryPolicy, Task};
-use crate::workflow::value::{from_json_ref, string};
+use crate::duration::DurationSpec;
+use crate::expr::{Arg, Position, Scope, Template};
+use crate::http::Auth;
+use crate::model::{Backoff, ErrorSpec, RetryPolicy, Task};
+use crate::value::{from_json_ref, string};
 use jaq_json::Val;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -223,7 +223,7 @@ pub(crate) fn error(
     let status_ok = status.as_u64().is_some_and(|s| (100..=999).contains(&s))
         || status
             .as_str()
-            .is_some_and(|s| crate::workflow::expr::strip_expression(s).is_some());
+            .is_some_and(|s| crate::expr::strip_expression(s).is_some());
     if !status_ok {
         return Err(Invalid::new(
             &child(pointer, "status"),

@@ -68,10 +68,7 @@ pub(super) async fn completes(body: &str, input: Value) -> Value {
 
 #[tokio::test]
 async fn the_bundled_sample_greets_and_echoes_the_execution() {
-    let dir = Path::new(file!())
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join("../../../workflows");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../workflows");
     let registry = match Registry::load_dir(&dir) {
         Ok(registry) => registry,
         Err(e) => panic!("{e}"),

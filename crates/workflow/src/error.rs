@@ -108,7 +108,7 @@ impl WorkflowError {
     }
 
     /// The workflow or bundle is misconfigured for this call (type `configuration`, status 400).
-    pub(crate) fn configuration(instance: &str, detail: String) -> Self {
+    pub fn configuration(instance: &str, detail: String) -> Self {
         Self::standard(
             "configuration",
             400,
@@ -119,12 +119,12 @@ impl WorkflowError {
     }
 
     /// The runtime could not go on (type `runtime`, status 500).
-    pub(crate) fn runtime(instance: &str, detail: String) -> Self {
+    pub fn runtime(instance: &str, detail: String) -> Self {
         Self::standard("runtime", 500, "Runtime error", detail, instance)
     }
 
     /// A timeout passed (type `timeout`, status 408).
-    pub(crate) fn timeout(instance: &str, detail: String) -> Self {
+    pub fn timeout(instance: &str, detail: String) -> Self {
         Self::standard("timeout", 408, "Execution timed out", detail, instance)
     }
 
