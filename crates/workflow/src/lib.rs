@@ -62,7 +62,7 @@ mod http;
 mod jq_library;
 mod load;
 mod model;
-mod mozaiksai;
+pub mod mozaiksai;
 mod openapi;
 mod options;
 mod redact;

@@ -53,6 +53,9 @@ pub enum SecretSource {
     },
     /// Fixed values by secret name (tests, or a host that fetched them itself).
     Values(BTreeMap<String, Value>),
+    /// Every declared secret is the string `<secret NAME>`: for checking workflows without
+    /// their secrets (`mozaiks-workflow validate`), never for running them.
+    Placeholders,
 }
 
 impl Default for SecretSource {
@@ -75,6 +78,7 @@ impl fmt::Debug for SecretSource {
                 .debug_struct("Values")
                 .field("names", &values.keys().collect::<Vec<_>>())
                 .finish(),
+            SecretSource::Placeholders => f.write_str("Placeholders"),
         }
     }
 }
@@ -83,6 +87,7 @@ impl SecretSource {
     /// The value of secret `name`, or what to configure to provide it.
     pub(crate) fn lookup(&self, name: &str) -> Result<Value, String> {
         match self {
+            SecretSource::Placeholders => Ok(Value::String(format!("<secret {name}>"))),
             SecretSource::Values(values) => values.get(name).cloned().ok_or_else(|| {
                 format!("secret `{name}` is declared in `use.secrets` but the host provides no value for it")
             }),

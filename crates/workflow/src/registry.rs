@@ -72,6 +72,34 @@ impl Registry {
         Ok(registry)
     }
 
+    /// Checks a bundle directory as [`Registry::load_dir_with`] loads it, but reports every
+    /// error rather than the first: each file and MozaiksAI folder is loaded on its own, then,
+    /// when all load, the bundle as a whole (duplicate versions, `run: workflow` links).
+    /// Returns the workflows that loaded and the errors.
+    pub fn check_dir(dir: &Path, options: &EngineOptions) -> (Vec<WorkflowId>, Vec<LoadError>) {
+        let sources = match workflow_sources(dir) {
+            Ok(sources) => sources,
+            Err(e) => return (Vec::new(), vec![e]),
+        };
+        let mut loaded = Vec::new();
+        let mut errors = Vec::new();
+        for source in &sources {
+            let path = match source {
+                Source::File(path, _) | Source::Folder(path) => path,
+            };
+            match Workflow::load_path(path, options) {
+                Ok(workflow) => loaded.push(workflow.id().clone()),
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            if let Err(e) = Self::load_dir_with(dir, options) {
+                errors.push(e);
+            }
+        }
+        (loaded, errors)
+    }
+
     /// Builds a registry from workflows loaded elsewhere (e.g. by `Workflow::parse`).
     pub fn from_workflows(
         workflows: impl IntoIterator<Item = Workflow>,

@@ -137,6 +137,27 @@ impl Workflow {
     }
 }
 
+impl Workflow {
+    /// Loads one workflow from `path`: a document (`.json` is JSON, anything else YAML), or a
+    /// MozaiksAI workflow folder (a directory holding `orchestrator.yaml`), translated as the
+    /// bundle loader translates it.
+    pub fn load_path(path: &Path, options: &EngineOptions) -> Result<Workflow, LoadError> {
+        let services = Arc::new(Services::new(options));
+        let compiler = ExprCompiler::new();
+        if path.is_dir() {
+            let document = super::mozaiksai::translate(path)?;
+            return compile_document(path, &document, &compiler, options, &services);
+        }
+        load_file(
+            path,
+            Format::of(path).unwrap_or(Format::Yaml),
+            &compiler,
+            options,
+            &services,
+        )
+    }
+}
+
 /// Reads and compiles the workflow file at `path`.
 pub(crate) fn load_file(
     path: &Path,

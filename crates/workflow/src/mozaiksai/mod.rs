@@ -58,7 +58,7 @@ const TASK: &str = "conversation";
 type Error = LoadError;
 
 /// Whether `dir` is a MozaiksAI folder (holds `orchestrator.yaml`).
-pub(crate) fn is_folder(dir: &Path) -> bool {
+pub fn is_folder(dir: &Path) -> bool {
     std::fs::metadata(dir.join(MARKER)).is_ok_and(|m| m.is_file())
 }
 
@@ -199,8 +199,9 @@ fn read(dir: &Path, name: &str) -> Result<Option<(PathBuf, Value)>, Error> {
     Ok(Some((path, value)))
 }
 
-/// Translates the MozaiksAI folder `dir` into a DSL workflow document.
-pub(crate) fn translate(dir: &Path) -> Result<Value, Error> {
+/// Translates the MozaiksAI folder `dir` into a DSL workflow document (not yet validated:
+/// [`crate::Workflow::load_path`] loads the folder through it).
+pub fn translate(dir: &Path) -> Result<Value, Error> {
     let Some((orchestrator_path, orchestrator)) = read(dir, MARKER)? else {
         return Err(LoadError::new(
             dir,

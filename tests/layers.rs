@@ -1,0 +1,126 @@
+//! The layers the workspace keeps (issue 20): the engine crate knows nothing of Lambda, the AWS
+//! SDK or JWT — not by convention but by its dependency graph, read from `cargo metadata`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// Crates the engine must never depend on, directly or through another crate.
+const FORBIDDEN: [&str; 5] = [
+    "lambda_runtime",
+    "lambda_http",
+    "aws_lambda_events",
+    "jsonwebtoken",
+    "aws-config",
+];
+
+fn metadata() -> Value {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        output.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("cargo metadata prints JSON")
+}
+
+/// Every package `root` depends on (normal dependencies, transitively), by name.
+fn normal_closure(metadata: &Value, root: &str) -> BTreeSet<String> {
+    let packages: HashMap<&str, &str> = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["id"].as_str().unwrap(), p["name"].as_str().unwrap()))
+        .collect();
+    let nodes: HashMap<&str, &Value> = metadata["resolve"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["id"].as_str().unwrap(), n))
+        .collect();
+    let start = packages
+        .iter()
+        .find(|(_, name)| **name == root)
+        .map(|(id, _)| *id)
+        .unwrap_or_else(|| panic!("{root} is a workspace package"));
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![start];
+    while let Some(id) = todo.pop() {
+        for dep in nodes[id]["deps"].as_array().unwrap() {
+            let normal = dep["dep_kinds"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|k| k["kind"].is_null());
+            let dep_id = dep["pkg"].as_str().unwrap();
+            if normal && seen.insert(packages[dep_id].to_owned()) {
+                todo.push(dep_id);
+            }
+        }
+    }
+    seen
+}
+
+#[test]
+fn the_engine_depends_on_no_lambda_sdk_or_jwt_crate() {
+    let metadata = metadata();
+    let engine = normal_closure(&metadata, "mozaiks-workflow");
+    for name in FORBIDDEN {
+        assert!(!engine.contains(name), "mozaiks-workflow depends on {name}");
+    }
+    assert!(
+        !engine.iter().any(|name| name.starts_with("aws-sdk-")),
+        "mozaiks-workflow depends on an AWS SDK client: {engine:?}"
+    );
+    // The check can fail: the function does depend on them.
+    let function = normal_closure(&metadata, "mozaiks-runtime");
+    for name in ["lambda_runtime", "jsonwebtoken", "aws-sdk-eventbridge"] {
+        assert!(function.contains(name), "{name}");
+    }
+    // The CLI is built on the engine alone.
+    let cli = normal_closure(&metadata, "mozaiks-workflow-cli");
+    assert!(cli.contains("mozaiks-workflow"));
+    for name in FORBIDDEN.iter().copied().chain(["aws-sdk-eventbridge"]) {
+        assert!(!cli.contains(name), "the CLI depends on {name}");
+    }
+}
+
+/// The packages a normal build of `package` compiles (`cargo tree`: features as that build
+/// resolves them, where `cargo metadata` unifies them with every dev-dependency's).
+fn built_for(package: &str) -> BTreeSet<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .args([
+            "tree",
+            "--locked",
+            "--offline",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+        ])
+        .args(["--format", "{p}", "-p", package])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo tree runs");
+    assert!(output.status.success());
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split_whitespace().next().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn one_tls_and_crypto_stack() {
+    let function = built_for("mozaiks-runtime");
+    for name in ["openssl", "openssl-sys", "native-tls", "ring", "h2"] {
+        assert!(!function.contains(name), "the function links {name}");
+    }
+    assert!(function.contains("rustls") && function.contains("aws-lc-rs"));
+}
