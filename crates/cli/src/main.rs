@@ -129,10 +129,7 @@ fn main() -> ExitCode {
 type Options = Vec<(String, String)>;
 
 /// Splits `args` into options (`--name value`, `--name=value`) and positional arguments.
-fn parse_options(
-    args: &[String],
-    known: &[&str],
-) -> Result<(Options, Vec<String>), Usage> {
+fn parse_options(args: &[String], known: &[&str]) -> Result<(Options, Vec<String>), Usage> {
     let mut options = Vec::new();
     let mut positional = Vec::new();
     let mut rest = args.iter();

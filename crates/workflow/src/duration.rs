@@ -5,8 +5,8 @@
 //! days and a month as 30 days. Durations are capped at one year: nothing longer can run in a
 //! single invocation anyway, and the cap keeps arithmetic far from overflow.
 
+use super::error::{child, Invalid};
 use super::expr::{strip_expression, Args, EvalError, Expr, ExprCompiler, Site};
-use super::load::{child, Invalid};
 use jaq_json::Val;
 use serde_json::Value;
 use std::time::Duration;

@@ -149,6 +149,51 @@ impl fmt::Display for WorkflowError {
 
 impl std::error::Error for WorkflowError {}
 
+// The loader's place types live here, below everything that reports a place (expressions,
+// durations, schemas, the loader), so that none of those imports the loader.
+
+/// A problem at a place in a document (the file is added by the caller).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Invalid {
+    pointer: String,
+    message: String,
+}
+
+impl Invalid {
+    /// A problem at `pointer`.
+    pub(crate) fn new(pointer: &str, message: impl Into<String>) -> Self {
+        Invalid {
+            pointer: pointer.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn in_file(self, file: &Path) -> LoadError {
+        LoadError::new(file, self.pointer, self.message)
+    }
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.pointer, self.message)
+    }
+}
+
+/// The JSON pointer of `token` under `pointer` (escaping `~` and `/` per RFC 6901).
+pub(crate) fn child(pointer: &str, token: &str) -> String {
+    let mut out = String::with_capacity(pointer.len() + token.len() + 1);
+    out.push_str(pointer);
+    out.push('/');
+    for c in token.chars() {
+        match c {
+            '~' => out.push_str("~0"),
+            '/' => out.push_str("~1"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,8 +6,8 @@
 //! every compile): a compiled [`Expr`] owns its program, and each evaluation gets its
 //! arguments from the caller.
 
+use super::error::{child, Invalid};
 use super::jq_library::{Def, GUARD, LIBRARY};
-use super::load::{child, Invalid};
 use super::redact::Redactor;
 use super::value::{from_json_ref, truncate};
 use jaq_core::box_iter::box_once;

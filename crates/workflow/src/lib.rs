@@ -47,12 +47,45 @@
 //! configures them ([`LlmOptions`]; the engine reads no environment variable for them). A handoff to `user` makes the run wait; only a task
 //! of the top-level `do` may wait (checked at load).
 //!
-//! Rooms: `load` (document → model, validation), `model` (the compiled form), `expr` (jq),
-//! `run` (the runners), `http` and `openapi` (calls), `agents` (conversations, model
-//! providers, waiting state), `schema` (JSON Schema), `duration`, `options` (what a host
-//! configures), `registry` (versions, links), `mozaiksai` (MozaiksAI folders → documents),
-//! `error`, `value`
-//! (JSON ↔ jq), `version` (semver).
+//! # Example
+//!
+//! Load a document and run it (a Tokio runtime with the time driver drives the run):
+//!
+//! ```
+//! use std::path::Path;
+//! use std::time::Duration;
+//! use mozaiks_workflow::{ExecutionInfo, Outcome, Workflow};
+//! use serde_json::json;
+//!
+//! let workflow = Workflow::parse(
+//!     Path::new("greet.yaml"),
+//!     r#"
+//! document: { dsl: '1.0.3', namespace: docs, name: greet, version: '1.0.0' }
+//! do:
+//!   - greet:
+//!       set:
+//!         greeting: '${ "Hello, " + .name + "!" }'
+//! "#,
+//! )?;
+//! let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+//! let exec = ExecutionInfo { execution_id: "exec-1".into(), claims: json!({}) };
+//! let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+//! let result = runtime.block_on(workflow.run(json!({ "name": "Ada" }), &exec, deadline));
+//! assert_eq!(result.outcome, Outcome::Completed(json!({ "greeting": "Hello, Ada!" })));
+//! assert_eq!(result.metrics.tasks_executed, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Rooms
+//!
+//! In layers, each using only those below it: `value`, `error`, `time`, `version`,
+//! `duration`, `redact`, `stack` (the bottom: data, errors, clocks); `jq_library` and `expr`
+//! (jq); `schema` (JSON Schema); `options` (what a host configures); `model` (the compiled
+//! form) and `load` (document → model, validation); `mozaiksai` (MozaiksAI folders →
+//! documents); `http` and `openapi` (calls); `agents` (conversations, model providers,
+//! waiting state); `run` (the runners); `registry` (bundles: versions, links).
+
+#![warn(missing_docs)]
 
 mod agents;
 mod duration;

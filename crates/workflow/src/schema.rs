@@ -11,7 +11,7 @@
 //! silently half-enforced. (A full validator crate would add a regex engine and a resolver
 //! to the binary; workflows need this much.)
 
-use super::load::{child, Invalid};
+use super::error::{child, Invalid};
 use regex_bites::Regex;
 use serde_json::{Map, Value};
 

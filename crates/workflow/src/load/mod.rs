@@ -28,7 +28,6 @@ use super::version::Version;
 use components::Components;
 use serde_json::{Map, Value};
 use std::cell::{Cell, RefCell};
-use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -43,47 +42,7 @@ const TASK_KINDS: [&str; 12] = [
 /// Why some parts of the DSL can never run here.
 const STATELESS: &str = "this runtime runs each execution statelessly, within one invocation";
 
-/// A problem at a place in a document (the file is added by the caller).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Invalid {
-    pointer: String,
-    message: String,
-}
-
-impl Invalid {
-    /// A problem at `pointer`.
-    pub(crate) fn new(pointer: &str, message: impl Into<String>) -> Self {
-        Invalid {
-            pointer: pointer.to_owned(),
-            message: message.into(),
-        }
-    }
-
-    fn in_file(self, file: &Path) -> LoadError {
-        LoadError::new(file, self.pointer, self.message)
-    }
-}
-
-impl fmt::Display for Invalid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.pointer, self.message)
-    }
-}
-
-/// The JSON pointer of `token` under `pointer` (escaping `~` and `/` per RFC 6901).
-pub(crate) fn child(pointer: &str, token: &str) -> String {
-    let mut out = String::with_capacity(pointer.len() + token.len() + 1);
-    out.push_str(pointer);
-    out.push('/');
-    for c in token.chars() {
-        match c {
-            '~' => out.push_str("~0"),
-            '/' => out.push_str("~1"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub(crate) use crate::error::{child, Invalid};
 
 /// The document formats the loader reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
