@@ -1200,7 +1200,7 @@ pub(crate) fn is_dsl_name(text: &str) -> bool {
     (1..=63).contains(&bytes.len())
         && bytes
             .iter()
-            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
         && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
         && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
 }

@@ -8,7 +8,8 @@
 //! and     := not ("and" not)*
 //! not     := "not" not | compare
 //! compare := operand (("==" | "!=" | "<" | "<=" | ">" | ">=" | "is" ["not"]) operand)?
-//! operand := "${" name "}" | True | False | None | number | 'string' | "string" | "(" expr ")"
+//! operand := "${" name "}" | True | False | None | true | false | null | number | 'string'
+//!          | "string" | "(" expr ")"
 //! ```
 //!
 //! `${x}` reads context variable `x` (`.context.x` in the `when` expression's input, or what a
@@ -394,13 +395,14 @@ impl Parser<'_> {
             Kind::Number(number) => Jq::Value(number),
             Kind::Str(text) => Jq::Value(json_string(&text)),
             Kind::Word(word) => match word.as_str() {
-                "True" => Jq::Value("true".into()),
-                "False" => Jq::Value("false".into()),
-                "None" => Jq::Value("null".into()),
-                "true" | "false" | "null" | "none" => {
+                // MozaiksAI rewrites the lowercase JSON spellings to Python's before evaluating.
+                "True" | "true" => Jq::Value("true".into()),
+                "False" | "false" => Jq::Value("false".into()),
+                "None" | "null" => Jq::Value("null".into()),
+                "none" => {
                     return Err(ConditionError::new(
                         token.at,
-                        format!("`{word}` is not a value here; write True, False or None"),
+                        format!("`{word}` is not a value here; write None (or null)"),
                     ))
                 }
                 _ => {

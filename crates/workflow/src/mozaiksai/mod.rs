@@ -8,14 +8,14 @@
 //! pointer of the place in it. Unknown keys are errors (typos stop the load), except where
 //! MozaiksAI files carry UI or Python-runtime settings listed below.
 //!
-//! | MozaiksAI | DSL (`call: agents`, see `src/workflow/agents/`) |
+//! | MozaiksAI | DSL (`call: agents`, see `crates/workflow/src/agents/`) |
 //! |---|---|
-//! | `orchestrator.yaml` `workflow_name` | `document.name`; `document.namespace` is `namespace` or `mozaiks`, `document.version` is `version` or `1.0.0`; `description` → `document.summary` |
+//! | `orchestrator.yaml` `workflow_name` (absent: the folder's name, as MozaiksAI names it; letters, digits, `-` and `_`) | `document.name`; `document.namespace` is `namespace` or `mozaiks`, `document.version` is `version` or `1.0.0`; `description` → `document.summary` |
 //! | `initial_agent`, `max_turns` | the same |
 //! | `initial_message` | `initial_message: ${ .message // "<initial_message>" }` and `reply_message: ${ .message }`: the input's `message` is the user's message (first turn and every reply); without one the first turn uses the orchestrator's, and a resume faults (without `initial_message`: `initial_message: ${ .message }`) |
 //! | `orchestration_pattern` | only `DefaultPattern` (explicit handoffs) translates; other patterns are rejected |
-//! | `agents.yaml` `name`, `prompt_sections` / `system_message`, `max_consecutive_auto_reply`, `llm_config` (`model`, `temperature`, `max_tokens`, `api_type`) | `name`, `prompt_sections` / `instructions`, `max_consecutive_auto_reply`, `model` (`provider` from `api_type`, default `openai`) |
-//! | `handoffs.yaml` `handoff_rules` | `handoffs`, in order: `after_work` → `{from, after_work}`; `condition` + `expression` → `{from, to, when}` (the condition in jq, `condition_scope: pre` → `scope: pre`); `condition` + `string_llm` → `{from, to, description}` (the model decides) |
+//! | `agents.yaml` `agents` (a list, or a mapping of name → agent, taken in name order), `name`, `prompt_sections` / `system_message` (empty `prompt_sections` defer to `system_message`), `max_consecutive_auto_reply`, `llm_config` (`model`, `temperature`, `max_tokens`, `api_type`) | `name`, `prompt_sections` / `instructions`, `max_consecutive_auto_reply`, `model` (`provider` from `api_type`, default `openai`) |
+//! | `handoffs.yaml` `handoff_rules` | `handoffs`, in order: `after_work` → `{from, after_work}` (a repeated one: the last stands, as MozaiksAI keeps it); `condition` + `expression` → `{from, to, when}` (the condition in jq, `condition_scope: pre` → `scope: pre`, `post`/`after`/none → after the reply); `condition` + `string_llm` → `{from, to, description}` (the model decides); no `condition_type`: `expression` when the condition reads a variable (`${…}`) or is a YAML boolean, else `string_llm`; `true`/`false`/`null` in conditions are Python's `True`/`False`/`None` |
 //! | rules with `source_agent: user` | apply right after the user replies: for every agent that hands the conversation to the user, an expression rule becomes `{from: <agent>, to, when: <last message is the user's> and <condition>, scope: pre}`, a `string_llm` rule `{from: <agent>, to, description}`, an `after_work` rule `{from: <agent>, to, when: <last message is the user's>, scope: pre}` |
 //! | `context_variables.yaml` `definitions` | `context: ${ <defaults> + (.context // {}) }`: each variable's `source.default` (or `default`), under the caller's `.context`. Sources the runtime does not read (`config` env vars, `data_reference`, `data_entity`, `computed`, `external`, `file`) take their default: the caller passes the real value in `.context` |
 //! | `state` variables with `agent_text` `triggers` | in conditions, `${x}` is `true` once the trigger's agent said a matching message (`equals` after trimming / `contains` / `regex`, case-insensitive, as MozaiksAI matches), else `.context.x` |
@@ -28,7 +28,9 @@
 //! `ui_response` triggers and `transitions` of state variables (they need MozaiksAI's UI or
 //! its Python runtime), handoff targets other than agents, `user` and `terminate`, conditions
 //! outside the mini-language of [`condition`]. Accepted and not used: `human_in_the_loop`,
-//! `startup_mode`, `initial_message_to_user` (UI), `structured_outputs_required` (the
+//! `startup_mode` / `workflow_startup_mode` (checked: `AgentDriven`, `UserDriven` or
+//! `BackendOnly`, any case; on this runtime the caller decides who opens the conversation, by
+//! invoking with or without a user `message`), `initial_message_to_user` (UI), `structured_outputs_required` (the
 //! registry decides), variable `type`/`description`/`source` details, `agents` exposure
 //! lists of `context_variables.yaml`, `ui_config.yaml`, the `tools/` directory.
 
@@ -37,8 +39,8 @@ mod outputs;
 #[cfg(test)]
 mod tests;
 
+use super::error::child;
 use super::error::LoadError;
-use super::load::child;
 use condition::{json_string, Variables};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -216,11 +218,16 @@ pub fn translate(dir: &Path) -> Result<Value, Error> {
             "a MozaiksAI folder needs agents.yaml (`agents: [{ name, prompt_sections | system_message }]`)",
         ));
     };
+    let folder_name = dir
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or_default();
     let orchestrator = Orchestrator::read(
         &Place {
             file: &orchestrator_path,
         },
         &orchestrator,
+        folder_name,
     )?;
     let mut agents = read_agents(&Place { file: &agents_path }, &agents_doc)?;
     let agent_names: Vec<String> = agents.iter().map(|a| a.name.clone()).collect();
@@ -355,7 +362,7 @@ struct Orchestrator {
 }
 
 impl Orchestrator {
-    fn read(at: &Place<'_>, doc: &Value) -> Result<Orchestrator, Error> {
+    fn read<'d>(at: &Place<'_>, doc: &'d Value, folder: &'d str) -> Result<Orchestrator, Error> {
         let map = at.object(doc, "")?;
         at.known(
             map,
@@ -371,10 +378,15 @@ impl Orchestrator {
                 "orchestration_pattern",
                 "human_in_the_loop",
                 "startup_mode",
+                "workflow_startup_mode",
                 "initial_message_to_user",
             ],
         )?;
-        let name = at.string(map, "", "workflow_name")?;
+        // MozaiksAI names a workflow by its folder when `workflow_name` is absent.
+        let name = match map.get("workflow_name") {
+            None | Some(Value::Null) => folder,
+            _ => at.string(map, "", "workflow_name")?,
+        };
         dsl_name(at, name, "/workflow_name", "name")?;
         let namespace = at
             .opt_string(map, "", "namespace")?
@@ -404,7 +416,22 @@ impl Orchestrator {
             }
         }
         at.opt_bool(map, "", "human_in_the_loop")?;
-        at.opt_string(map, "", "startup_mode")?;
+        // Who opens the conversation (AgentDriven, UserDriven, BackendOnly): on this runtime
+        // the caller decides, by invoking with or without a user message; the value is checked.
+        for key in ["startup_mode", "workflow_startup_mode"] {
+            if let Some(mode) = at.opt_string(map, "", key)? {
+                if !["agentdriven", "userdriven", "backendonly"]
+                    .contains(&mode.to_ascii_lowercase().as_str())
+                {
+                    return Err(at.error(
+                        &format!("/{key}"),
+                        format!(
+                            "{key} `{mode}` is unknown: use AgentDriven, UserDriven or BackendOnly"
+                        ),
+                    ));
+                }
+            }
+        }
         at.opt_string(map, "", "initial_message_to_user")?;
         Ok(Orchestrator {
             name: name.to_owned(),
@@ -447,17 +474,50 @@ fn read_agents(at: &Place<'_>, doc: &Value) -> Result<Vec<Agent>, Error> {
             "`agents` is required: a list of `{ name, prompt_sections | system_message }`",
         ));
     };
-    let list = at.list(list, "/agents")?;
-    if list.is_empty() {
+    // A list of `{ name, … }`, or (as MozaiksAI also reads them) a mapping `{ Name: { … } }`
+    // whose keys are the names.
+    let entries: Vec<(String, Map<String, Value>)> = match list {
+        Value::Object(by_name) => by_name
+            .iter()
+            .map(|(name, entry)| {
+                let pointer = child("/agents", name);
+                let mut fields = at.object(entry, &pointer)?.clone();
+                match fields.get("name") {
+                    None => {
+                        fields.insert("name".into(), Value::String(name.clone()));
+                    }
+                    Some(Value::String(inner)) if inner == name => {}
+                    Some(_) => {
+                        return Err(at.error(
+                            &child(&pointer, "name"),
+                            format!(
+                            "agent {name}: `name` differs from its key; drop it or make them equal"
+                        ),
+                        ))
+                    }
+                }
+                Ok((pointer, fields))
+            })
+            .collect::<Result<_, Error>>()?,
+        other => at
+            .list(other, "/agents")?
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| {
+                let pointer = format!("/agents/{i}");
+                Ok((pointer.clone(), at.object(entry, &pointer)?.clone()))
+            })
+            .collect::<Result<_, Error>>()?,
+    };
+    if entries.is_empty() {
         return Err(at.error("/agents", "a workflow needs at least one agent"));
     }
     let mut agents: Vec<Agent> = Vec::new();
-    for (i, entry) in list.iter().enumerate() {
-        let pointer = format!("/agents/{i}");
-        let fields = at.object(entry, &pointer)?;
+    for (pointer, fields) in &entries {
+        let pointer = pointer.as_str();
         at.known(
             fields,
-            &pointer,
+            pointer,
             &[
                 "name",
                 "prompt_sections",
@@ -468,7 +528,7 @@ fn read_agents(at: &Place<'_>, doc: &Value) -> Result<Vec<Agent>, Error> {
                 "structured_outputs_required",
             ],
         )?;
-        let name = at.string(fields, &pointer, "name")?;
+        let name = at.string(fields, pointer, "name")?;
         if !name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
@@ -492,13 +552,15 @@ fn read_agents(at: &Place<'_>, doc: &Value) -> Result<Vec<Agent>, Error> {
         }
         let mut spec = Map::new();
         spec.insert("name".into(), Value::String(name.to_owned()));
-        match (
-            fields.get("prompt_sections").filter(|v| !v.is_null()),
-            at.opt_string(fields, &pointer, "system_message")?,
-        ) {
+        // `prompt_sections: []` beside a `system_message` means the system message (MozaiksAI
+        // composes the sections only when there are some).
+        let sections = fields
+            .get("prompt_sections")
+            .filter(|v| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()));
+        match (sections, at.opt_string(fields, pointer, "system_message")?) {
             (Some(_), Some(_)) => {
                 return Err(at.error(
-                    &pointer,
+                    pointer,
                     format!(
                         "agent {name} has both `prompt_sections` and `system_message`; keep one"
                     ),
@@ -506,7 +568,7 @@ fn read_agents(at: &Place<'_>, doc: &Value) -> Result<Vec<Agent>, Error> {
             }
             (None, None) => {
                 return Err(at.error(
-                    &pointer,
+                    pointer,
                     format!("agent {name} needs `prompt_sections` or `system_message`"),
                 ))
             }
@@ -550,16 +612,16 @@ fn read_agents(at: &Place<'_>, doc: &Value) -> Result<Vec<Agent>, Error> {
                 model(at, llm, &format!("{pointer}/llm_config"))?,
             );
         }
-        if let Some(n) = at.opt_count(fields, &pointer, "max_consecutive_auto_reply")? {
+        if let Some(n) = at.opt_count(fields, pointer, "max_consecutive_auto_reply")? {
             spec.insert("max_consecutive_auto_reply".into(), json!(n));
         }
-        if at.opt_bool(fields, &pointer, "auto_tool_mode")? == Some(true) {
+        if at.opt_bool(fields, pointer, "auto_tool_mode")? == Some(true) {
             return Err(at.error(
                 &format!("{pointer}/auto_tool_mode"),
                 format!("agent {name}: auto_tool_mode (tools invoked automatically with the structured output) cannot be translated; set it to false: the model calls its tools itself"),
             ));
         }
-        at.opt_bool(fields, &pointer, "structured_outputs_required")?;
+        at.opt_bool(fields, pointer, "structured_outputs_required")?;
         agents.push(Agent {
             name: name.to_owned(),
             spec,
@@ -920,13 +982,14 @@ fn read_handoffs(
         let target = target(at, fields, &pointer, agents)?;
         let handoff_type = at.string(fields, &pointer, "handoff_type")?;
         let scope = at.opt_string(fields, &pointer, "condition_scope")?;
+        // MozaiksAI checks `pre` before the source agent replies and anything else after it.
         let pre = match scope {
-            None | Some("post") => false,
+            None | Some("post" | "after") => false,
             Some("pre") => true,
             Some(other) => {
                 return Err(at.error(
                     &format!("{pointer}/condition_scope"),
-                    format!("condition_scope `{other}` is unknown: use pre, post or null"),
+                    format!("condition_scope `{other}` is unknown: use pre, post (after) or null"),
                 ))
             }
         };
@@ -956,15 +1019,39 @@ fn read_handoffs(
                     }
                     continue;
                 }
-                if let Some((_, previous)) = after_work.iter().find(|(from, _)| from == source) {
-                    return Err(at.error(&pointer, format!("{source} already has an after_work rule (to {previous}); an agent has one")));
+                // An agent has one after_work; MozaiksAI keeps the last one a folder gives.
+                if let Some(at_index) = after_work.iter().position(|(from, _)| from == source) {
+                    after_work.remove(at_index);
+                    out.retain(|h| {
+                        !(h.get("from").and_then(Value::as_str) == Some(source)
+                            && h.get("after_work").is_some())
+                    });
                 }
                 after_work.push((source.to_owned(), target.clone()));
                 out.push(json!({ "from": source, "after_work": target }));
             }
             "condition" => {
-                let condition = at.string(fields, &pointer, "condition")?;
-                match at.opt_string(fields, &pointer, "condition_type")? {
+                // A YAML boolean condition is a constant (MozaiksAI takes `true` as always).
+                let constant;
+                let condition = match fields.get("condition") {
+                    Some(Value::Bool(b)) => {
+                        constant = if *b { "True" } else { "False" };
+                        constant
+                    }
+                    _ => at.string(fields, &pointer, "condition")?,
+                };
+                // Without a condition_type, MozaiksAI evaluates a condition that reads a
+                // variable (`${…}`) and asks the model about any other text.
+                let condition_type = match at.opt_string(fields, &pointer, "condition_type")? {
+                    Some(kind) => Some(kind),
+                    None if condition.contains("${")
+                        || matches!(fields.get("condition"), Some(Value::Bool(_))) =>
+                    {
+                        Some("expression")
+                    }
+                    None => Some("string_llm"),
+                };
+                match condition_type {
                     Some("expression") => {
                         let jq = condition::to_jq(condition, variables).map_err(|e| {
                             at.error(

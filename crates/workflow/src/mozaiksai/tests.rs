@@ -636,8 +636,8 @@ registry:
 #[test]
 fn orchestrator_errors_name_the_place() {
     let cases: [(&str, &str, &str); 7] = [
-        ("initial_agent: IntakeAgent\n", "", "`workflow_name` is required"),
-        ("workflow_name: Customer_Intake\ninitial_agent: IntakeAgent\n", "/workflow_name", "cannot be a workflow name"),
+        ("workflow_name: Customer Intake\ninitial_agent: IntakeAgent\n", "/workflow_name", "cannot be a workflow name"),
+        ("workflow_name: W\ninitial_agent: IntakeAgent\nworkflow_startup_mode: Sometimes\n", "/workflow_startup_mode", "`Sometimes` is unknown: use AgentDriven, UserDriven or BackendOnly"),
         ("workflow_name: W\ninitial_agent: Nobody\n", "/initial_agent", "initial_agent Nobody is not an agent of agents.yaml (IntakeAgent, TriageAgent, BillingAgent)"),
         ("workflow_name: W\ninitial_agent: IntakeAgent\norchestration_pattern: AutoPattern\n", "/orchestration_pattern", "AutoPattern cannot be translated"),
         ("workflow_name: W\ninitial_agent: IntakeAgent\nmax_turns: 0\n", "/max_turns", "at least 1"),
@@ -661,7 +661,7 @@ fn orchestrator_errors_name_the_place() {
 
 #[test]
 fn agent_errors_name_the_place() {
-    let cases: [(&str, &str, &str); 7] = [
+    let cases: [(&str, &str, &str); 8] = [
         ("agents: []\n", "/agents", "at least one agent"),
         (
             "agents:\n- name: A B\n  system_message: x\n",
@@ -679,9 +679,14 @@ fn agent_errors_name_the_place() {
             "needs `prompt_sections` or `system_message`",
         ),
         (
-            "agents:\n- name: A\n  system_message: x\n  prompt_sections: []\n",
+            "agents:\n- name: A\n  system_message: x\n  prompt_sections: [{ heading: H, content: c }]\n",
             "/agents/0",
             "both",
+        ),
+        (
+            "agents:\n  A: { name: B, system_message: x }\n",
+            "/agents/A/name",
+            "differs from its key",
         ),
         (
             "agents:\n- name: A\n  system_message: x\n  auto_tool_mode: true\n",
@@ -722,9 +727,9 @@ fn handoff_errors_name_the_rule() {
         (rule("source_agent: IntakeAgent, target_agent: user, handoff_type: condition, condition_type: string_llm, condition_scope: pre, condition: x"), "/handoff_rules/0/condition_scope", "applies to expression conditions"),
         (rule("source_agent: IntakeAgent, target_agent: user, handoff_type: condition, condition_type: expression"), "/handoff_rules/0", "`condition` is required"),
         (
-            "handoff_rules:\n- { source_agent: IntakeAgent, target_agent: user, handoff_type: after_work }\n- { source_agent: IntakeAgent, target_agent: terminate, handoff_type: after_work }\n".into(),
-            "/handoff_rules/1",
-            "already has an after_work rule (to user)",
+            rule("source_agent: IntakeAgent, target_agent: user, handoff_type: condition, condition_type: expression, condition_scope: sometime, condition: '${a}'"),
+            "/handoff_rules/0/condition_scope",
+            "`sometime` is unknown",
         ),
     ];
     for (content, pointer, message) in cases {
@@ -742,7 +747,7 @@ fn untranslatable_conditions_are_rejected_with_the_reason() {
     let cases: [(&str, &str); 10] = [
         ("${a} = 1", "compare with `==`"),
         ("${a} == [1, 2]", "`[` cannot be translated"),
-        ("${a} == true", "write True, False or None"),
+        ("${a} == none", "write None (or null)"),
         ("len(${a}) > 1", "`len` cannot be translated"),
         ("${a} < ${b} < ${c}", "chained comparisons"),
         ("${a} + 1 == 2", "`+` cannot be translated"),
@@ -906,4 +911,93 @@ fn the_bundle_loader_finds_mozaiksai_folders() {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(err.contains("no workflows in this directory"), "{err}");
+}
+
+// ---- what MozaiksAI accepts, accepted as it means it ----
+
+/// The sample with edits, translated.
+fn translated_with(edits: &[(&str, Option<&str>)]) -> Value {
+    let scratch = Scratch::sample_with(edits);
+    match translate(&scratch.folder()) {
+        Ok(doc) => doc,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn a_folder_without_workflow_name_is_named_by_its_folder_and_names_may_hold_underscores() {
+    let doc = translated_with(&[(
+        "orchestrator.yaml",
+        Some("initial_agent: IntakeAgent\nworkflow_startup_mode: UserDriven\n"),
+    )]);
+    assert_eq!(doc["document"]["name"], "CustomerIntake");
+    let doc = translated_with(&[(
+        "orchestrator.yaml",
+        Some("workflow_name: Customer_Intake\ninitial_agent: IntakeAgent\nstartup_mode: agentdriven\n"),
+    )]);
+    assert_eq!(doc["document"]["name"], "Customer_Intake");
+    assert!(crate::load::is_dsl_name("HelloWorld_Facts"));
+    assert!(!crate::load::is_dsl_name("_x") && !crate::load::is_dsl_name("a b"));
+}
+
+#[test]
+fn agents_may_be_a_mapping_and_empty_sections_defer_to_the_system_message() {
+    let agents = "agents:\n  IntakeAgent: { system_message: You interview., prompt_sections: [] }\n  TriageAgent: { name: TriageAgent, system_message: You triage. }\n  BillingAgent: { system_message: You bill. }\n";
+    let doc = translated_with(&[
+        ("agents.yaml", Some(agents)),
+        ("structured_outputs.yaml", None),
+        ("tools.yaml", None),
+        ("functions.yaml", None),
+    ]);
+    let names: Vec<&str> = with_of(&doc)["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    // A mapping's agents come in name order (the order of its keys is not kept).
+    assert_eq!(names, ["BillingAgent", "IntakeAgent", "TriageAgent"]);
+    assert_eq!(with_of(&doc)["agents"][1]["instructions"], "You interview.");
+    assert!(with_of(&doc)["agents"][1].get("prompt_sections").is_none());
+}
+
+#[test]
+fn handoff_rules_as_mozaiksai_reads_them() {
+    let rules = "handoff_rules:
+- { source_agent: IntakeAgent, target_agent: user, handoff_type: after_work }
+- { source_agent: IntakeAgent, target_agent: terminate, handoff_type: after_work }
+- { source_agent: IntakeAgent, target_agent: TriageAgent, handoff_type: condition, condition: '${intake_complete} == true', condition_scope: after }
+- { source_agent: TriageAgent, target_agent: BillingAgent, handoff_type: condition, condition: the request is about billing }
+- { source_agent: BillingAgent, target_agent: terminate, handoff_type: condition, condition: true }
+";
+    let doc = translated_with(&[("handoffs.yaml", Some(rules))]);
+    let handoffs = with_of(&doc)["handoffs"].as_array().unwrap().clone();
+    // A repeated after_work: the last one stands, alone.
+    let after: Vec<&Value> = handoffs
+        .iter()
+        .filter(|h| h["from"] == "IntakeAgent" && h.get("after_work").is_some())
+        .collect();
+    assert_eq!(
+        after,
+        [&json!({ "from": "IntakeAgent", "after_work": "terminate" })]
+    );
+    // No condition_type: `${…}` is an expression (lowercase `true` as Python's True), other text
+    // is for the model; `condition_scope: after` is MozaiksAI's post.
+    let expression = handoffs.iter().find(|h| h["to"] == "TriageAgent").unwrap();
+    assert!(
+        expression["when"].as_str().unwrap().contains("== true"),
+        "{expression}"
+    );
+    assert!(expression.get("scope").is_none());
+    let llm = handoffs.iter().find(|h| h["to"] == "BillingAgent").unwrap();
+    assert_eq!(llm["description"], "the request is about billing");
+    // A YAML boolean condition is a constant expression.
+    let always = handoffs
+        .iter()
+        .find(|h| h["from"] == "BillingAgent" && h["to"] == "terminate")
+        .unwrap();
+    assert_eq!(
+        always["when"],
+        "${ (true | . != null and . != false and . != 0 and . != \"\" and . != [] and . != {}) }"
+    );
 }
