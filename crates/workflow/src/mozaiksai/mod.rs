@@ -13,9 +13,10 @@
 //! | `orchestrator.yaml` `workflow_name` (absent: the folder's name, as MozaiksAI names it; letters, digits, `-` and `_`) | `document.name`; `document.namespace` is `namespace` or `mozaiks`, `document.version` is `version` or `1.0.0`; `description` → `document.summary` |
 //! | `initial_agent`, `max_turns` | the same |
 //! | `initial_message` | `initial_message: ${ .message // "<initial_message>" }` and `reply_message: ${ .message }`: the input's `message` is the user's message (first turn and every reply); without one the first turn uses the orchestrator's, and a resume faults (without `initial_message`: `initial_message: ${ .message }`) |
-//! | `orchestration_pattern` | only `DefaultPattern` (explicit handoffs) translates; other patterns are rejected |
+//! | `orchestration_pattern` | `DefaultPattern` (explicit handoffs) and `ag2_network` translate; with a `transition_graph.yaml` any value is a label, as in MozaiksAI; other patterns without one (`AutoPattern`, `RoundRobinPattern`, …: the next speaker chosen by a model or by turn) are rejected |
 //! | `agents.yaml` `agents` (a list, or a mapping of name → agent, taken in name order), `name`, `prompt_sections` / `system_message` (empty `prompt_sections` defer to `system_message`), `max_consecutive_auto_reply`, `llm_config` (`model`, `temperature`, `max_tokens`, `api_type`) | `name`, `prompt_sections` / `instructions`, `max_consecutive_auto_reply`, `model` (`provider` from `api_type`, default `openai`) |
 //! | `handoffs.yaml` `handoff_rules` | `handoffs`, in order: `after_work` → `{from, after_work}` (a repeated one: the last stands, as MozaiksAI keeps it); `condition` + `expression` → `{from, to, when}` (the condition in jq, `condition_scope: pre` → `scope: pre`, `post`/`after`/none → after the reply); `condition` + `string_llm` → `{from, to, description}` (the model decides); no `condition_type`: `expression` when the condition reads a variable (`${…}`) or is a YAML boolean, else `string_llm`; `true`/`false`/`null` in conditions are Python's `True`/`False`/`None` |
+//! | `transition_graph.yaml` `transition_rules` (the current format) | `handoffs`: each speaker's `condition` rules in order (`context_equals` → `when: <variable> == <condition_value>`, `context_expression` → the expression in jq), then its first `after_turn` as `after_work`; no rule that holds ends the run (`terminate`), a rule to `user` (or `user_proxy`, any case) makes it wait; `TerminateTarget` needs `target_agent: terminate`; `tool_called` and model-decided conditions are rejected with the reason; both routing files in one folder are an error |
 //! | rules with `source_agent: user` | apply right after the user replies: for every agent that hands the conversation to the user, an expression rule becomes `{from: <agent>, to, when: <last message is the user's> and <condition>, scope: pre}`, a `string_llm` rule `{from: <agent>, to, description}`, an `after_work` rule `{from: <agent>, to, when: <last message is the user's>, scope: pre}` |
 //! | `context_variables.yaml` `definitions` | `context: ${ <defaults> + (.context // {}) }`: each variable's `source.default` (or `default`), under the caller's `.context`. Sources the runtime does not read (`config` env vars, `data_reference`, `data_entity`, `computed`, `external`, `file`) take their default: the caller passes the real value in `.context` |
 //! | `state` variables with `agent_text` `triggers` | in conditions, `${x}` is `true` once the trigger's agent said a matching message (`equals` after trimming / `contains` / `regex`, case-insensitive, as MozaiksAI matches), else `.context.x` |
@@ -228,6 +229,7 @@ pub fn translate(dir: &Path) -> Result<Value, Error> {
         },
         &orchestrator,
         folder_name,
+        dir.join(TRANSITIONS).is_file(),
     )?;
     let mut agents = read_agents(&Place { file: &agents_path }, &agents_doc)?;
     let agent_names: Vec<String> = agents.iter().map(|a| a.name.clone()).collect();
@@ -248,10 +250,22 @@ pub fn translate(dir: &Path) -> Result<Value, Error> {
         None => ContextVariables::default(),
     };
 
-    let handoffs = match read(dir, "handoffs.yaml")? {
-        Some((path, doc)) => read_handoffs(&Place { file: &path }, &doc, &agent_names, &variables)?,
-        None => Vec::new(),
-    };
+    let handoffs =
+        match (read(dir, "handoffs.yaml")?, read(dir, TRANSITIONS)?) {
+            (Some((path, doc)), None) => {
+                read_handoffs(&Place { file: &path }, &doc, &agent_names, &variables)?
+            }
+            (None, Some((path, doc))) => {
+                read_transitions(&Place { file: &path }, &doc, &agent_names, &variables)?
+            }
+            (None, None) => Vec::new(),
+            (Some(_), Some((path, _))) => return Err(LoadError::new(
+                &path,
+                "",
+                "the folder routes with both handoffs.yaml and transition_graph.yaml; keep one \
+                 (transition_graph.yaml is the current format)",
+            )),
+        };
 
     if let Some((path, doc)) = read(dir, "structured_outputs.yaml")? {
         let place = Place { file: &path };
@@ -362,7 +376,12 @@ struct Orchestrator {
 }
 
 impl Orchestrator {
-    fn read<'d>(at: &Place<'_>, doc: &'d Value, folder: &'d str) -> Result<Orchestrator, Error> {
+    fn read<'d>(
+        at: &Place<'_>,
+        doc: &'d Value,
+        folder: &'d str,
+        routed_by_graph: bool,
+    ) -> Result<Orchestrator, Error> {
         let map = at.object(doc, "")?;
         at.known(
             map,
@@ -407,8 +426,11 @@ impl Orchestrator {
                 ))
             }
         };
+        // With a transition graph, MozaiksAI routes by it and the pattern is a label
+        // (`ag2_network`, or a patternbook name); without one, only DefaultPattern's explicit
+        // handoffs translate.
         if let Some(pattern) = at.opt_string(map, "", "orchestration_pattern")? {
-            if pattern != "DefaultPattern" {
+            if pattern != "DefaultPattern" && pattern != "ag2_network" && !routed_by_graph {
                 return Err(at.error(
                     "/orchestration_pattern",
                     format!("orchestration pattern {pattern} cannot be translated: a `call: agents` task runs explicit handoffs, as AG2's DefaultPattern does; use DefaultPattern with handoff rules"),
@@ -919,6 +941,201 @@ fn target(
         }
     }
     Ok(target.to_owned())
+}
+
+/// The current routing file of MozaiksAI folders.
+const TRANSITIONS: &str = "transition_graph.yaml";
+
+/// `user` as transition graphs may write it.
+fn is_user(name: &str) -> bool {
+    ["user", "user_proxy", "userproxy", "userproxyagent"]
+        .iter()
+        .any(|alias| name.eq_ignore_ascii_case(alias))
+}
+
+/// `transition_graph.yaml` → the shape's `handoffs`. MozaiksAI tries, after a speaker's turn,
+/// every `condition` rule of that speaker in order, then its `after_turn` rules in order (the
+/// first that holds wins), and ends the run when none does; a rule to `user` pauses the run
+/// for the user. So: condition rules become `{from, to, when}` in order, the first
+/// `after_turn` of an agent its `after_work` (the engine's default, `terminate`, is
+/// MozaiksAI's), and rules from `user` apply right after the user replies, as in
+/// `handoffs.yaml`.
+fn read_transitions(
+    at: &Place<'_>,
+    doc: &Value,
+    agents: &[String],
+    variables: &ContextVariables,
+) -> Result<Vec<Value>, Error> {
+    if doc.is_null() {
+        return Ok(Vec::new());
+    }
+    let map = at.object(doc, "")?;
+    at.known(map, "", &["transition_rules"])?;
+    let rules = match map.get("transition_rules") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(rules) => at.list(rules, "/transition_rules")?,
+    };
+    let endpoint = |rule: &Value, key: &str| -> Option<String> {
+        let name = rule.get(key)?.as_str()?;
+        Some(if is_user(name) {
+            "user".into()
+        } else {
+            name.to_owned()
+        })
+    };
+    // Who hands the conversation to the user (rules from `user` apply after their turns).
+    let mut to_user: Vec<String> = Vec::new();
+    for rule in rules {
+        if let (Some(source), Some(target)) = (
+            endpoint(rule, "source_agent"),
+            endpoint(rule, "target_agent"),
+        ) {
+            if target == "user" && source != "user" && !to_user.contains(&source) {
+                to_user.push(source);
+            }
+        }
+    }
+    let mut conditions = Vec::new();
+    let mut user_fallbacks = Vec::new();
+    let mut fallbacks: Vec<Value> = Vec::new();
+    for (i, rule) in rules.iter().enumerate() {
+        let pointer = format!("/transition_rules/{i}");
+        let fields = at.object(rule, &pointer)?;
+        at.known(
+            fields,
+            &pointer,
+            &[
+                "source_agent",
+                "target_agent",
+                "transition_type",
+                "condition_type",
+                "condition_key",
+                "condition_value",
+                "context_expression",
+                "tool_name",
+                "transition_target",
+                "description",
+            ],
+        )?;
+        at.string(fields, &pointer, "source_agent")?;
+        let source = endpoint(rule, "source_agent").unwrap_or_default();
+        if source != "user" && !agents.contains(&source) {
+            return Err(at.error(
+                &format!("{pointer}/source_agent"),
+                format!(
+                    "source {source} is not an agent of agents.yaml ({}) or `user`",
+                    agents.join(", ")
+                ),
+            ));
+        }
+        at.string(fields, &pointer, "target_agent")?;
+        let target = endpoint(rule, "target_agent").unwrap_or_default();
+        if target != "user" && target != "terminate" && !agents.contains(&target) {
+            return Err(at.error(
+                &format!("{pointer}/target_agent"),
+                format!(
+                    "target {target} is not an agent of agents.yaml ({}), `user` or `terminate`",
+                    agents.join(", ")
+                ),
+            ));
+        }
+        // Only TerminateTarget means something to MozaiksAI (it must go with `terminate`).
+        if let Some(kind) = at.opt_string(fields, &pointer, "transition_target")? {
+            if kind.eq_ignore_ascii_case("TerminateTarget") && target != "terminate" {
+                return Err(at.error(
+                    &format!("{pointer}/transition_target"),
+                    "TerminateTarget transitions must use target_agent: terminate",
+                ));
+            }
+        }
+        let user_guard = (source == "user").then_some("(.messages | last | .role) == \"user\"");
+        let froms: Vec<String> = if source == "user" {
+            to_user.iter().filter(|a| **a != target).cloned().collect()
+        } else {
+            vec![source.clone()]
+        };
+        let kind = at.string(fields, &pointer, "transition_type")?;
+        let condition_keys = [
+            "condition_type",
+            "condition_key",
+            "condition_value",
+            "context_expression",
+            "tool_name",
+        ];
+        match kind.to_ascii_lowercase().as_str() {
+            "after_turn" => {
+                if let Some(key) = condition_keys.iter().find(|k| fields.contains_key(**k)) {
+                    return Err(at.error(
+                        &format!("{pointer}/{key}"),
+                        "an after_turn rule is unconditional; make it transition_type: condition, or drop the condition fields",
+                    ));
+                }
+                match user_guard {
+                    Some(guard) => {
+                        for from in &froms {
+                            user_fallbacks.push(json!({ "from": from, "to": target, "when": format!("${{ {guard} }}"), "scope": "pre" }));
+                        }
+                    }
+                    // The first after_turn of a speaker wins.
+                    None if fallbacks.iter().any(|h| h["from"] == source.as_str()) => {}
+                    None => fallbacks.push(json!({ "from": source, "after_work": target })),
+                }
+            }
+            "condition" => {
+                let condition_type = at.string(fields, &pointer, "condition_type")?;
+                let jq = match condition_type.to_ascii_lowercase().as_str() {
+                    "context_equals" => {
+                        let key = at.string(fields, &pointer, "condition_key")?;
+                        let Some(value) = fields.get("condition_value") else {
+                            return Err(at.error(&pointer, "a context_equals condition needs `condition_value`"));
+                        };
+                        format!("({}) == {}", variables.variable(key), serde_json::to_string(value).unwrap_or_default())
+                    }
+                    "context_expression" => {
+                        let text = at.string(fields, &pointer, "context_expression")?;
+                        condition::to_jq(text, variables).map_err(|e| {
+                            at.error(
+                                &format!("{pointer}/context_expression"),
+                                format!("cannot translate `{text}` (at character {}): {}", e.at + 1, e.message),
+                            )
+                        })?
+                    }
+                    "tool_called" => {
+                        return Err(at.error(
+                            &format!("{pointer}/condition_type"),
+                            "tool_called conditions are not translated yet: route on a context variable the tool sets (context_equals)",
+                        ))
+                    }
+                    other => {
+                        return Err(at.error(
+                            &format!("{pointer}/condition_type"),
+                            format!("condition_type `{other}` is not a transition condition: use context_equals or context_expression (MozaiksAI's transition graphs route deterministically; an intent the model decides belongs to handoffs.yaml's string_llm)"),
+                        ))
+                    }
+                };
+                let when = match user_guard {
+                    Some(guard) => format!("${{ {guard} and {jq} }}"),
+                    None => format!("${{ {jq} }}"),
+                };
+                for from in &froms {
+                    let mut handoff = json!({ "from": from, "to": target, "when": when });
+                    if user_guard.is_some() {
+                        handoff["scope"] = json!("pre");
+                    }
+                    conditions.push(handoff);
+                }
+            }
+            other => {
+                return Err(at.error(
+                    &format!("{pointer}/transition_type"),
+                    format!("transition_type `{other}` is unknown: use condition or after_turn"),
+                ))
+            }
+        }
+    }
+    conditions.extend(user_fallbacks);
+    conditions.extend(fallbacks);
+    Ok(conditions)
 }
 
 /// `handoffs.yaml` → the shape's `handoffs`, in rule order.

@@ -1001,3 +1001,41 @@ fn handoff_rules_as_mozaiksai_reads_them() {
         "${ (true | . != null and . != false and . != 0 and . != \"\" and . != [] and . != {}) }"
     );
 }
+
+#[test]
+fn transition_graph_errors_name_the_rule() {
+    let rule = |fields: &str| format!("transition_rules:\n- {{ {fields} }}\n");
+    let cases = [
+        (rule("source_agent: IntakeAgent, target_agent: user, transition_type: condition, condition_type: string_llm, condition_key: x"), "/transition_rules/0/condition_type", "route deterministically"),
+        (rule("source_agent: IntakeAgent, target_agent: user, transition_type: condition, condition_type: tool_called, tool_name: t"), "/transition_rules/0/condition_type", "not translated yet"),
+        (rule("source_agent: IntakeAgent, target_agent: user, transition_type: after_turn, transition_target: TerminateTarget"), "/transition_rules/0/transition_target", "target_agent: terminate"),
+        (rule("source_agent: IntakeAgent, target_agent: user, transition_type: after_turn, condition_key: x"), "/transition_rules/0/condition_key", "unconditional"),
+        (rule("source_agent: IntakeAgent, target_agent: user, transition_type: after_work"), "/transition_rules/0/transition_type", "`after_work` is unknown"),
+        (rule("source_agent: Nobody, target_agent: user, transition_type: after_turn"), "/transition_rules/0/source_agent", "source Nobody is not an agent"),
+        (rule("source_agent: IntakeAgent, target_agent: user, transition_type: condition, condition_type: context_equals"), "/transition_rules/0", "`condition_key` is required"),
+    ];
+    for (content, pointer, message) in cases {
+        let scratch = Scratch::sample_with(&[
+            ("handoffs.yaml", None),
+            ("transition_graph.yaml", Some(&content)),
+        ]);
+        assert_error(&scratch.error(), "transition_graph.yaml", pointer, message);
+    }
+    // Both routing files: which one is meant is unclear.
+    let both = Scratch::sample_with(&[("transition_graph.yaml", Some("transition_rules: []\n"))]);
+    assert!(both
+        .error()
+        .contains("both handoffs.yaml and transition_graph.yaml"));
+    // User aliases, and the first after_turn of a speaker standing.
+    let doc = translated_with(&[
+        ("handoffs.yaml", None),
+        (
+            "transition_graph.yaml",
+            Some("transition_rules:\n- { source_agent: IntakeAgent, target_agent: User_Proxy, transition_type: after_turn }\n- { source_agent: IntakeAgent, target_agent: terminate, transition_type: after_turn }\n"),
+        ),
+    ]);
+    assert_eq!(
+        with_of(&doc)["handoffs"],
+        json!([{ "from": "IntakeAgent", "after_work": "user" }])
+    );
+}

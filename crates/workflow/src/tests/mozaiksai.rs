@@ -497,3 +497,84 @@ async fn a_resume_without_the_users_message_faults_instead_of_replaying_the_open
     assert!(second.llm_calls.is_empty());
     assert_eq!(standin.requests().len(), 1);
 }
+
+/// A folder in the current format: routing in `transition_graph.yaml`, a state variable set
+/// by the interviewer's `NEXT`, written for this test in the shape MozaiksAI's current folders
+/// use (user → Intake while the intake is open, Intake → user to wait, Intake → Review once it
+/// is complete, Review → terminate after its turn).
+fn transition_folder() -> PathBuf {
+    let dir = std::env::temp_dir()
+        .join(format!("mozaiksai-transitions-{}", std::process::id()))
+        .join("Routed_Intake");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text) in [
+        (
+            "orchestrator.yaml",
+            "workflow_name: Routed_Intake\nworkflow_startup_mode: UserDriven\norchestration_pattern: ag2_network\ninitial_agent: IntakeAgent\nmax_turns: 10\n",
+        ),
+        (
+            "agents.yaml",
+            "agents:\n- name: IntakeAgent\n  system_message: Ask until you know, then say NEXT.\n  prompt_sections: []\n- name: ReviewAgent\n  system_message: Summarise the request.\n",
+        ),
+        (
+            "context_variables.yaml",
+            "definitions:\n- name: intake_complete\n  source:\n    type: state\n    default: false\n    triggers:\n    - { type: agent_text, agent: IntakeAgent, match: { equals: NEXT } }\n",
+        ),
+        (
+            "transition_graph.yaml",
+            "transition_rules:
+- { source_agent: user, target_agent: IntakeAgent, transition_type: condition, condition_type: context_equals, condition_key: intake_complete, condition_value: false }
+- { source_agent: IntakeAgent, target_agent: user, transition_type: condition, condition_type: context_equals, condition_key: intake_complete, condition_value: false, transition_target: RevertToUserTarget }
+- { source_agent: IntakeAgent, target_agent: ReviewAgent, transition_type: condition, condition_type: context_expression, context_expression: '${intake_complete} == true', transition_target: AgentTarget }
+- { source_agent: ReviewAgent, target_agent: terminate, transition_type: after_turn, transition_target: TerminateTarget }
+",
+        ),
+    ] {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    dir
+}
+
+#[tokio::test]
+async fn a_transition_graph_routes_waits_for_the_user_and_ends_as_it_declares() {
+    let standin = OpenAiStandIn::start(vec![
+        text("What do you need?", usage(10, 4, 0)),
+        text("NEXT", usage(20, 1, 0)),
+        text("The customer needs a refund.", usage(30, 6, 0)),
+    ]);
+    let workflow = match Workflow::load_path(&transition_folder(), &options(&standin)) {
+        Ok(workflow) => workflow,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(workflow.id().name, "Routed_Intake");
+    // Intake asks; intake_complete is still false → the rule to `user` makes the run wait.
+    let first = workflow
+        .run(json!({ "message": "hello" }), &exec(), deadline())
+        .await;
+    let (output, state) = waiting(&first);
+    assert_eq!(output["last_agent"], "IntakeAgent");
+    // The user's reply goes to Intake (the rule from `user`); it says NEXT, the trigger sets
+    // intake_complete, the expression rule routes to Review, whose after_turn ends the run.
+    let second = resume(&workflow, state, json!({ "message": "a refund" })).await;
+    let output = output_of(&second);
+    let speakers: Vec<&str> = output["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    assert_eq!(
+        speakers,
+        ["IntakeAgent", "IntakeAgent", "ReviewAgent"],
+        "{output}"
+    );
+    assert_eq!(output["last_agent"], "ReviewAgent");
+    assert_eq!(standin.remaining(), 0);
+}
+
+fn output_of(result: &RunResult) -> &Value {
+    match &result.outcome {
+        Outcome::Completed(output) => output,
+        other => panic!("expected completed, got {other:?}"),
+    }
+}
