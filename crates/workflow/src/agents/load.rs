@@ -335,6 +335,7 @@ impl Loader<'_> {
                 "output_schema",
                 "max_consecutive_auto_reply",
                 "description",
+                "context_variables",
             ],
         )?;
         let name = required_str(fields, pointer, "name", "Triage")?.to_owned();
@@ -466,9 +467,36 @@ impl Loader<'_> {
                 "max_consecutive_auto_reply",
             )?),
         };
+        let context_variables = match fields.get("context_variables") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| match item {
+                    Value::String(name) if !name.is_empty() => Ok(name.clone()),
+                    other => Err(Invalid::new(
+                        &child(&child(pointer, "context_variables"), &i.to_string()),
+                        format!(
+                            "a context variable name is a non-empty string; found {}",
+                            describe(other)
+                        ),
+                    )),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(other) => {
+                return Err(Invalid::new(
+                    &child(pointer, "context_variables"),
+                    format!(
+                        "`context_variables` must be a list of context variable names; found {}",
+                        describe(other)
+                    ),
+                ))
+            }
+        };
         Ok(Agent {
             name,
             system,
+            context_variables: context_variables.into_boxed_slice(),
             model,
             tools: tools.into_boxed_slice(),
             transfers: transfers.into_boxed_slice(),

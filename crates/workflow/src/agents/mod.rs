@@ -13,6 +13,8 @@
 //!           tools: [ lookupOrder ]             # functions of `use.functions`
 //!           output_schema: { type: object }    # optional JSON Schema: structured output
 //!           max_consecutive_auto_reply: 3
+//!           context_variables: [ tier ]        # (mozaiks) its system message ends with the
+//!                                              # current `TIER: <value>`, each model call
 //!       handoffs:
 //!         - { from: Triage, to: Orders, description: the customer asks about an order }
 //!         - { from: Orders, to: Triage, when: '${ .context.escalate }' }
@@ -149,6 +151,9 @@ pub(crate) struct Agent {
     pub(crate) name: String,
     /// The system message: `instructions`, or the `prompt_sections` joined.
     pub(crate) system: String,
+    /// `context_variables`: the context variables whose current values its system message
+    /// carries, one `NAME: value` line each, rendered anew for every model call.
+    pub(crate) context_variables: Box<[String]>,
     /// `model`.
     pub(crate) model: ModelSpec,
     /// The functions it may call (`tools`).

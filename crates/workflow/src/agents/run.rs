@@ -312,12 +312,18 @@ impl<'r> Runner<'r> {
         let mut reasks = 0;
         loop {
             let reply = if corrections.is_empty() {
-                self.model_call(agent, &conversation.messages, place)
-                    .await?
+                self.model_call(
+                    agent,
+                    &conversation.messages,
+                    &conversation.context_variables,
+                    place,
+                )
+                .await?
             } else {
                 let mut messages = conversation.messages.clone();
                 messages.extend(corrections.iter().cloned());
-                self.model_call(agent, &messages, place).await?
+                self.model_call(agent, &messages, &conversation.context_variables, place)
+                    .await?
             };
             let ChatReply {
                 content,
@@ -398,8 +404,10 @@ impl<'r> Runner<'r> {
         &self,
         agent: &Agent,
         messages: &[Message],
+        context: &Map<String, Value>,
         place: Place<'_>,
     ) -> Result<ChatReply, Stop> {
+        let system = exposed_system(agent, context);
         let services = &self.workflow.services;
         let Some(model) = agent
             .model
@@ -416,7 +424,7 @@ impl<'r> Runner<'r> {
         let request = ChatRequest {
             model,
             spec: &agent.model,
-            system: &agent.system,
+            system: &system,
             messages,
             tools: &agent.tool_specs,
             output_schema: agent
@@ -572,6 +580,26 @@ fn without_fences(text: &str) -> &str {
         Some((info, body)) if !info.trim_start().starts_with(['{', '[']) => body.trim(),
         _ => rest.trim(),
     }
+}
+
+/// The agent's system message, with the current value of each context variable it exposes
+/// after a blank line (`NAME: value`, the name upper-cased; `None` for null or absent, `true` /
+/// `false`, strings as they are, other values as JSON), as MozaiksAI renders them.
+fn exposed_system<'a>(agent: &'a Agent, context: &Map<String, Value>) -> std::borrow::Cow<'a, str> {
+    if agent.context_variables.is_empty() {
+        return std::borrow::Cow::Borrowed(&agent.system);
+    }
+    let mut system = agent.system.clone();
+    system.push('\n');
+    for name in agent.context_variables.iter() {
+        let value = match context.get(name) {
+            None | Some(Value::Null) => "None".to_owned(),
+            Some(Value::String(text)) => text.clone(),
+            Some(other) => other.to_string(),
+        };
+        system.push_str(&format!("\n{}: {value}", name.to_ascii_uppercase()));
+    }
+    std::borrow::Cow::Owned(system)
 }
 
 #[cfg(test)]

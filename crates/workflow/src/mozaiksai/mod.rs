@@ -20,6 +20,7 @@
 //! | rules with `source_agent: user` | apply right after the user replies: for every agent that hands the conversation to the user, an expression rule becomes `{from: <agent>, to, when: <last message is the user's> and <condition>, scope: pre}`, a `string_llm` rule `{from: <agent>, to, description}`, an `after_work` rule `{from: <agent>, to, when: <last message is the user's>, scope: pre}` |
 //! | `context_variables.yaml` `definitions` | `context: ${ <defaults> + (.context // {}) }`: each variable's `source.default` (or `default`), under the caller's `.context`. Sources the runtime does not read (`config` env vars, `data_reference`, `data_entity`, `computed`, `external`, `file`) take their default: the caller passes the real value in `.context` |
 //! | `state` variables with `agent_text` `triggers` | in conditions, `${x}` is `true` once the trigger's agent said a matching message (`equals` after trimming / `contains` / `regex`, case-insensitive, as MozaiksAI matches), else `.context.x` |
+//! | `context_variables.yaml` `agents` (`{ Agent: { variables: [..] } }` or a list of `{ agent, variables }`) | each listed agent's `context_variables`: its system message ends, after a blank line, with `NAME: value` for each (upper-cased name; `None`, `true`/`false`, strings as they are, other values JSON), rendered for every model call from the conversation's context; agents agents.yaml does not define are skipped, as MozaiksAI skips them; every variable must be defined |
 //! | `structured_outputs.yaml` `models`, `registry` | each registered agent's `output_schema` (see [`outputs`]) |
 //! | `tools.yaml` `tools` | each tool (`function`) binds to the DSL function of the same name in `functions.yaml` (`functions: { <name>: <DSL task> }`, copied to `use.functions`) and is added to its `agent`'s `tools`; its `description` becomes the function's `metadata.description` unless that is set |
 //!
@@ -32,8 +33,8 @@
 //! `startup_mode` / `workflow_startup_mode` (checked: `AgentDriven`, `UserDriven` or
 //! `BackendOnly`, any case; on this runtime the caller decides who opens the conversation, by
 //! invoking with or without a user `message`), `initial_message_to_user` (UI), `structured_outputs_required` (the
-//! registry decides), variable `type`/`description`/`source` details, `agents` exposure
-//! lists of `context_variables.yaml`, `ui_config.yaml`, the `tools/` directory.
+//! registry decides), variable `type`/`description`/`source` details, `ui_config.yaml`, the
+//! `tools/` directory.
 
 mod condition;
 mod outputs;
@@ -249,6 +250,12 @@ pub fn translate(dir: &Path) -> Result<Value, Error> {
         Some((path, doc)) => ContextVariables::read(&Place { file: &path }, &doc, &agent_names)?,
         None => ContextVariables::default(),
     };
+
+    for agent in agents.iter_mut() {
+        if let Some(names) = variables.exposures.get(&agent.name) {
+            agent.spec.insert("context_variables".into(), json!(names));
+        }
+    }
 
     let handoffs =
         match (read(dir, "handoffs.yaml")?, read(dir, TRANSITIONS)?) {
@@ -694,11 +701,102 @@ struct Trigger {
     regex: Option<String>,
 }
 
+/// `context_variables.yaml` `agents:` — `{ Agent: { variables: [..] } }` or
+/// `[{ agent | agent_name | name, variables }]`. Agents that agents.yaml does not define are
+/// skipped (MozaiksAI ignores them); every variable must be defined.
+fn read_exposures(
+    at: &Place<'_>,
+    value: Option<&Value>,
+    agents: &[String],
+    variables: &ContextVariables,
+) -> Result<BTreeMap<String, Vec<String>>, Error> {
+    let mut out = BTreeMap::new();
+    let entries: Vec<(String, String, Option<&Value>)> = match value {
+        None | Some(Value::Null) => return Ok(out),
+        Some(Value::Object(by_agent)) => by_agent
+            .iter()
+            .map(|(agent, entry)| {
+                let pointer = child("/agents", agent);
+                let fields = match entry {
+                    Value::Null => None,
+                    other => Some(at.object(other, &pointer)?),
+                };
+                if let Some(fields) = fields {
+                    at.known(fields, &pointer, &["variables"])?;
+                }
+                Ok((
+                    agent.clone(),
+                    pointer,
+                    fields.and_then(|f| f.get("variables")),
+                ))
+            })
+            .collect::<Result<_, Error>>()?,
+        Some(Value::Array(list)) => list
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| {
+                let pointer = format!("/agents/{i}");
+                let fields = at.object(entry, &pointer)?;
+                at.known(
+                    fields,
+                    &pointer,
+                    &["agent", "agent_name", "name", "variables"],
+                )?;
+                let agent = ["agent", "agent_name", "name"]
+                    .iter()
+                    .find_map(|key| fields.get(*key).and_then(Value::as_str))
+                    .ok_or_else(|| at.error(&pointer, "an exposure names its agent (`agent`)"))?;
+                Ok((agent.to_owned(), pointer, fields.get("variables")))
+            })
+            .collect::<Result<_, Error>>()?,
+        Some(other) => {
+            return Err(at.error(
+                "/agents",
+                format!(
+                    "expected a mapping of agent → {{ variables: [..] }}; found {}",
+                    kind(other)
+                ),
+            ))
+        }
+    };
+    for (agent, pointer, names) in entries {
+        let names: Vec<String> = match names {
+            None | Some(Value::Null) => Vec::new(),
+            Some(list) => at
+                .list(list, &child(&pointer, "variables"))?
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    let npointer = format!("{pointer}/variables/{i}");
+                    let name = name
+                        .as_str()
+                        .ok_or_else(|| at.error(&npointer, "a variable name is a string"))?;
+                    if !variables.defined.iter().any(|d| d == name) {
+                        return Err(at.error(
+                            &npointer,
+                            format!("{agent} exposes {name}, which `definitions` does not define"),
+                        ));
+                    }
+                    Ok(name.to_owned())
+                })
+                .collect::<Result<_, Error>>()?,
+        };
+        if agents.contains(&agent) && !names.is_empty() {
+            out.insert(agent, names);
+        }
+    }
+    Ok(out)
+}
+
 /// `context_variables.yaml`: defaults and derived triggers.
 #[derive(Debug, Default)]
 struct ContextVariables {
     defaults: Map<String, Value>,
     triggers: BTreeMap<String, Vec<Trigger>>,
+    /// `agents:` — the variables each agent's system message exposes, in list order.
+    exposures: BTreeMap<String, Vec<String>>,
+    /// Every variable `definitions` defines.
+    defined: Vec<String>,
 }
 
 impl ContextVariables {
@@ -734,6 +832,7 @@ impl ContextVariables {
             }
         };
         for (name, pointer, entry) in definitions {
+            out.defined.push(name.clone());
             let fields = at.object(entry, &pointer)?;
             at.known(
                 fields,
@@ -784,6 +883,7 @@ impl ContextVariables {
                 out.defaults.insert(name, default);
             }
         }
+        out.exposures = read_exposures(at, map.get("agents"), agents, &out)?;
         Ok(out)
     }
 

@@ -384,6 +384,13 @@ async fn a_priority_customer_goes_straight_to_triage_which_ends_the_conversation
         standin.requests()[0].tool_names(),
         vec!["transfer_to_BillingAgent"]
     );
+    // context_variables.yaml exposes customer_tier and account_id to TriageAgent: its system
+    // message ends with their current values (account_id was not given: None).
+    let system = standin.requests()[0].system();
+    assert!(
+        system.ends_with("\n\nCUSTOMER_TIER: priority\nACCOUNT_ID: None"),
+        "{system}"
+    );
 }
 
 #[tokio::test]
