@@ -695,7 +695,7 @@ impl World<'_> {
         let names: Vec<String> = run.tasks.iter().map(|r| task_name(r)).collect();
         if names.is_empty() {
             return Err(
-                "the engine reported no task (is the `task` span of crates/workflow/src/run.rs gone?)"
+                "the engine reported no task (is the `task` span of crates/workflow/src/run/flow.rs gone?)"
                     .into(),
             );
         }

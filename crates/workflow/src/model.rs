@@ -142,7 +142,8 @@ pub(crate) struct Task {
     pub(crate) kind: TaskKind,
 }
 
-/// The kinds of task this engine runs. Each has one runner in `run.rs`.
+/// The kinds of task this engine runs. Each has one runner in `run/` (`do` in `run/flow.rs`,
+/// agents in `agents/run.rs`).
 pub(crate) enum TaskKind {
     /// `do`: subtasks in sequence.
     Do(TaskList),
