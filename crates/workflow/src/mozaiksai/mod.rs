@@ -20,7 +20,7 @@
 //! | rules with `source_agent: user` | apply right after the user replies: for every agent that hands the conversation to the user, an expression rule becomes `{from: <agent>, to, when: <last message is the user's> and <condition>, scope: pre}`, a `string_llm` rule `{from: <agent>, to, description}`, an `after_work` rule `{from: <agent>, to, when: <last message is the user's>, scope: pre}` |
 //! | `context_variables.yaml` `definitions` | `context: ${ <defaults> + (.context // {}) }`: each variable's `source.default` (or `default`), under the caller's `.context`. Sources the runtime does not read (`config` env vars, `data_reference`, `data_entity`, `computed`, `external`, `file`) take their default: the caller passes the real value in `.context` |
 //! | `state` variables with `agent_text` `triggers` | in conditions, `${x}` is `true` once the trigger's agent said a matching message (`equals` after trimming / `contains` / `regex`, case-insensitive, as MozaiksAI matches), else `.context.x` |
-//! | `context_variables.yaml` `agents` (`{ Agent: { variables: [..] } }` or a list of `{ agent, variables }`) | each listed agent's `context_variables`: its system message ends, after a blank line, with `NAME: value` for each (upper-cased name; `None`, `true`/`false`, strings as they are, other values JSON), rendered for every model call from the conversation's context; agents agents.yaml does not define are skipped, as MozaiksAI skips them; every variable must be defined |
+//! | `context_variables.yaml` `agents` (`{ Agent: { variables: [..] } }` or a list of `{ agent, variables }`) | each listed agent's `context_variables`: its system message ends, after a blank line, with `NAME: value` for each (upper-cased name; `None`, `true`/`false`, strings as they are, other values JSON), rendered for every model call from the conversation's context; agents agents.yaml does not define are skipped and an undefined variable renders `None`, as MozaiksAI does |
 //! | `structured_outputs.yaml` `models`, `registry` | each registered agent's `output_schema` (see [`outputs`]) |
 //! | `tools.yaml` `tools` | each tool (`function`) binds to the DSL function of the same name in `functions.yaml` (`functions: { <name>: <DSL task> }`, copied to `use.functions`) and is added to its `agent`'s `tools`; its `description` becomes the function's `metadata.description` unless that is set |
 //!
@@ -29,7 +29,13 @@
 //! structured output (`auto_invoke: true`, the default of `UI_Tool`; `auto_tool_mode: true`),
 //! `ui_response` triggers and `transitions` of state variables (they need MozaiksAI's UI or
 //! its Python runtime), handoff targets other than agents, `user` and `terminate`, conditions
-//! outside the mini-language of [`condition`]. Accepted and not used: `human_in_the_loop`,
+//! outside the mini-language of [`condition`], `runtime_extensions` (Python plug-ins), AG2's
+//! built-in tools turned on (`sandbox_shell`, `web_search`, `web_fetch`, `duck_search`,
+//! `image_generation`, `multimodal_inputs_enabled`), `auto_tool_call: true`. Accepted and not used:
+//! `entry_point`, `triggers` (how a host starts the workflow: the control plane's here),
+//! `inputs`/`outputs`/`metadata` (descriptive), agents' `human_input_mode` (MozaiksAI ignores
+//! it too) and those built-in tools turned off; an agent's `description` is passed on, and
+//! `prompt_sections_custom` is used when `prompt_sections` is empty. `human_in_the_loop`,
 //! `startup_mode` / `workflow_startup_mode` (checked: `AgentDriven`, `UserDriven` or
 //! `BackendOnly`, any case; on this runtime the caller decides who opens the conversation, by
 //! invoking with or without a user `message`), `initial_message_to_user` (UI), `structured_outputs_required` (the
@@ -406,8 +412,34 @@ impl Orchestrator {
                 "startup_mode",
                 "workflow_startup_mode",
                 "initial_message_to_user",
+                "entry_point",
+                "triggers",
+                "inputs",
+                "outputs",
+                "metadata",
+                "runtime_extensions",
             ],
         )?;
+        // Python plug-ins of MozaiksAI's own server: nothing to run them here.
+        if map
+            .get("runtime_extensions")
+            .is_some_and(|v| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()))
+        {
+            return Err(at.error(
+                "/runtime_extensions",
+                "runtime_extensions are Python plug-ins of MozaiksAI's server (lifecycle hooks, API routers, startup services), which this runtime cannot load; remove them",
+            ));
+        }
+        // How and where the host starts the workflow (the control plane's business here), and
+        // descriptive specs: accepted, with no effect on a run.
+        if let Some(flag) = map.get("entry_point").filter(|v| !v.is_null()) {
+            if !flag.is_boolean() {
+                return Err(at.error("/entry_point", "`entry_point` is true or false"));
+            }
+        }
+        if let Some(triggers) = map.get("triggers").filter(|v| !v.is_null()) {
+            at.list(triggers, "/triggers")?;
+        }
         // MozaiksAI names a workflow by its folder when `workflow_name` is absent.
         let name = match map.get("workflow_name") {
             None | Some(Value::Null) => folder,
@@ -555,6 +587,16 @@ fn read_agents(at: &Place<'_>, doc: &Value) -> Result<Vec<Agent>, Error> {
                 "llm_config",
                 "auto_tool_mode",
                 "structured_outputs_required",
+                "description",
+                "human_input_mode",
+                "prompt_sections_custom",
+                "image_generation_enabled",
+                "image_generation",
+                "multimodal_inputs_enabled",
+                "sandbox_shell",
+                "web_search",
+                "web_fetch",
+                "duck_search",
             ],
         )?;
         let name = at.string(fields, pointer, "name")?;
@@ -583,9 +625,12 @@ fn read_agents(at: &Place<'_>, doc: &Value) -> Result<Vec<Agent>, Error> {
         spec.insert("name".into(), Value::String(name.to_owned()));
         // `prompt_sections: []` beside a `system_message` means the system message (MozaiksAI
         // composes the sections only when there are some).
-        let sections = fields
-            .get("prompt_sections")
-            .filter(|v| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()));
+        let non_empty = |key: &str| {
+            fields
+                .get(key)
+                .filter(|v| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()))
+        };
+        let sections = non_empty("prompt_sections").or_else(|| non_empty("prompt_sections_custom"));
         match (sections, at.opt_string(fields, pointer, "system_message")?) {
             (Some(_), Some(_)) => {
                 return Err(at.error(
@@ -651,6 +696,37 @@ fn read_agents(at: &Place<'_>, doc: &Value) -> Result<Vec<Agent>, Error> {
             ));
         }
         at.opt_bool(fields, pointer, "structured_outputs_required")?;
+        if let Some(description) = at.opt_string(fields, pointer, "description")? {
+            spec.insert("description".into(), json!(description));
+        }
+        // MozaiksAI ignores it (every agent replies without asking a person; the user's turn
+        // comes from routing), and so does this translation.
+        at.opt_string(fields, pointer, "human_input_mode")?;
+        // AG2's built-in tools of MozaiksAI's current runtime: off is the default; on needs a
+        // tool this runtime does not have.
+        for key in [
+            "image_generation_enabled",
+            "image_generation",
+            "multimodal_inputs_enabled",
+            "sandbox_shell",
+            "web_search",
+            "web_fetch",
+            "duck_search",
+        ] {
+            let on = match fields.get(key) {
+                None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+                Some(Value::Object(config)) => {
+                    !config.is_empty() && config.get("enabled") != Some(&Value::Bool(false))
+                }
+                Some(_) => true,
+            };
+            if on {
+                return Err(at.error(
+                    &format!("{pointer}/{key}"),
+                    format!("agent {name}: `{key}` turns on one of AG2's built-in tools (image generation, a shell sandbox, web search or fetch), which this runtime does not provide; set it to false, or serve such a tool over MCP"),
+                ));
+            }
+        }
         agents.push(Agent {
             name: name.to_owned(),
             spec,
@@ -771,12 +847,8 @@ fn read_exposures(
                     let name = name
                         .as_str()
                         .ok_or_else(|| at.error(&npointer, "a variable name is a string"))?;
-                    if !variables.defined.iter().any(|d| d == name) {
-                        return Err(at.error(
-                            &npointer,
-                            format!("{agent} exposes {name}, which `definitions` does not define"),
-                        ));
-                    }
+                    // An undefined variable renders `None`, as MozaiksAI renders it.
+                    let _ = variables;
                     Ok(name.to_owned())
                 })
                 .collect::<Result<_, Error>>()?,
@@ -1474,10 +1546,17 @@ fn bind_tools(
                 "description",
                 "tool_type",
                 "auto_invoke",
+                "auto_tool_call",
                 "integration",
                 "ui",
             ],
         )?;
+        if at.opt_bool(fields, &pointer, "auto_tool_call")? == Some(true) {
+            return Err(at.error(
+                &format!("{pointer}/auto_tool_call"),
+                "auto_tool_call (the runtime calls the tool with the agent's structured output) cannot be translated yet; set it to false so the model calls the tool",
+            ));
+        }
         let name = at.string(fields, &pointer, "function")?;
         let agent = at.string(fields, &pointer, "agent")?;
         let tool_type = at.opt_string(fields, &pointer, "tool_type")?;

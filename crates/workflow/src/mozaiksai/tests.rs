@@ -1039,3 +1039,33 @@ fn transition_graph_errors_name_the_rule() {
         json!([{ "from": "IntakeAgent", "after_work": "user" }])
     );
 }
+
+#[test]
+fn keys_of_mozaiksai_hosts_and_builtin_tools_have_a_fate() {
+    // Accepted with no effect: how a host starts the workflow, descriptive specs, built-in
+    // tools left off, human_input_mode; an agent's description is passed on.
+    let doc = translated_with(&[
+        (
+            "orchestrator.yaml",
+            Some("workflow_name: CustomerIntake\ninitial_agent: IntakeAgent\nentry_point: true\ntriggers: [ { type: chat } ]\ninputs: { message: string }\n"),
+        ),
+        (
+            "agents.yaml",
+            Some("agents:\n- { name: IntakeAgent, description: Interviews., system_message: x, human_input_mode: NEVER, sandbox_shell: false, web_search: { enabled: false } }\n- { name: TriageAgent, prompt_sections: [], prompt_sections_custom: [ { heading: H, content: c } ] }\n- { name: BillingAgent, system_message: z }\n"),
+        ),
+        ("structured_outputs.yaml", None),
+        ("tools.yaml", None),
+        ("functions.yaml", None),
+    ]);
+    let agents = &with_of(&doc)["agents"];
+    assert_eq!(agents[0]["description"], "Interviews.");
+    assert_eq!(agents[1]["prompt_sections"][0]["heading"], "H");
+    // Refused with the reason: what needs Python or a tool this runtime lacks.
+    for (file, content, pointer, message) in [
+        ("orchestrator.yaml", "workflow_name: W\ninitial_agent: IntakeAgent\nruntime_extensions: [ { kind: api_router, entrypoint: 'm:f' } ]\n", "/runtime_extensions", "Python plug-ins"),
+        ("agents.yaml", "agents:\n- { name: IntakeAgent, system_message: x, sandbox_shell: true }\n", "/agents/0/sandbox_shell", "built-in tools"),
+        ("orchestrator.yaml", "workflow_name: W\ninitial_agent: IntakeAgent\nentry_point: maybe\n", "/entry_point", "true or false"),
+    ] {
+        assert_error(&error_with(file, content), file, pointer, message);
+    }
+}
