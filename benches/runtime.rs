@@ -196,9 +196,47 @@ fn load(c: &mut Criterion) {
     });
 }
 
+/// What the hostile-input defences cost on the hot path (issue 13): the hop of a run to the
+/// engine thread and back (once per execution), the header check of an HTTP event (once per
+/// event), and the stack guard of a recursive jq definition (once per call, per level).
+fn defences(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let engine = mozaiks_runtime::engine_thread::EngineThread::start(16 << 20).unwrap();
+    c.bench_function("defences/engine_thread_round_trip", |b| {
+        b.iter(|| {
+            let until = tokio::time::Instant::now() + Duration::from_secs(10);
+            rt.block_on(engine.run(async { black_box(1) }, until))
+                .unwrap()
+        })
+    });
+    let event = std::fs::read_to_string(root().join("events/apigw-v1.json")).unwrap();
+    c.bench_function("defences/header_check_rest_v1_sample", |b| {
+        b.iter(|| mozaiks_runtime::invoke::headers::check(black_box(&event)).unwrap())
+    });
+    let info = ExecutionInfo {
+        execution_id: "e".into(),
+        claims: json!({}),
+    };
+    // 100 levels of a recursive definition: 100 guard calls (a tail-recursive `until` pays
+    // the same per step).
+    let recursive = workflow(
+        "recursive",
+        "  - r:\n      set:\n        d: '${ def f: if . == 0 then 0 else (. - 1 | f) + 1 end; 100 | f }'\n",
+    );
+    let mut group = c.benchmark_group("defences");
+    group.throughput(criterion::Throughput::Elements(100));
+    group.bench_function("recursive_def_x100_levels", |b| {
+        b.iter(|| run_once(&rt, &recursive, json!({}), &info))
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = execution, engine, load
+    targets = execution, engine, load, defences
 }
 criterion_main!(benches);
