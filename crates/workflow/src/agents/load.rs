@@ -4,6 +4,7 @@
 use super::{
     Agent, AgentsCall, Condition, ModelSpec, ProviderKind, Target, Tool, ToolSpec, Transfer,
 };
+use crate::agents::ContextTrigger;
 use crate::expr::{Position, Scope};
 use crate::load::{check_fields, child, describe, map, required, required_str, Invalid, Loader};
 use crate::schema::Schema;
@@ -55,7 +56,13 @@ impl Loader<'_> {
                 "reply_message",
                 "context",
                 "max_turns",
+                "context_triggers",
             ],
+        )?;
+        let context_triggers = self.context_triggers(
+            with.get("context_triggers"),
+            &child(pointer, "context_triggers"),
+            scope,
         )?;
         let agents_at = child(pointer, "agents");
         let Value::Array(items) = required(with, pointer, "agents")? else {
@@ -155,6 +162,7 @@ impl Loader<'_> {
             })?),
         };
         Ok(AgentsCall {
+            context_triggers,
             agents: agents.into_boxed_slice(),
             initial_agent,
             initial_message,
@@ -293,6 +301,43 @@ impl Loader<'_> {
             });
         }
         Ok(handoffs)
+    }
+
+    /// `context_triggers`: `[{ variable, when }]` — once `when` holds, `variable` is `true`.
+    fn context_triggers(
+        &self,
+        value: Option<&Value>,
+        pointer: &str,
+        scope: &Scope,
+    ) -> Result<Box<[ContextTrigger]>, Invalid> {
+        let Some(value) = value.filter(|v| !v.is_null()) else {
+            return Ok(Box::default());
+        };
+        let Value::Array(items) = value else {
+            return Err(Invalid::new(
+                pointer,
+                format!(
+                    "`context_triggers` must be a list of `{{ variable, when }}`; found {}",
+                    describe(value)
+                ),
+            ));
+        };
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let at = child(pointer, &i.to_string());
+                let fields = map(item, &at, "a context trigger")?;
+                check_fields(fields, &at, "a context trigger", &["variable", "when"])?;
+                let variable = required_str(fields, &at, "variable", "ready")?.to_owned();
+                let when = self.expr_field_any(
+                    required(fields, &at, "when")?,
+                    &child(&at, "when"),
+                    scope,
+                )?;
+                Ok(ContextTrigger { variable, when })
+            })
+            .collect()
     }
 
     /// A `when`: a runtime expression.

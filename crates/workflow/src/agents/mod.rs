@@ -24,6 +24,8 @@
 //!       initial_message: '${ .message }'
 //!       reply_message: '${ .message }'         # on resume; default: initial_message
 //!       context: '${ .context // {} }'
+//!       context_triggers:                      # (mozaiks) set once true, never reset
+//!         - { variable: ready, when: '${ .messages[-1].content == "NEXT" }' }
 //!       max_turns: 10
 //! ```
 //!
@@ -120,6 +122,8 @@ pub(crate) const STRUCTURED_REASKS: u32 = 2;
 
 /// A compiled `call: agents`.
 pub(crate) struct AgentsCall {
+    /// `context_triggers` (mozaiks): context variables set once a condition holds.
+    pub(crate) context_triggers: Box<[ContextTrigger]>,
     /// The agents, in declaration order.
     pub(crate) agents: Box<[Agent]>,
     /// Index of `initial_agent`.
@@ -191,6 +195,16 @@ pub(crate) struct Transfer {
 }
 
 /// A handoff on a condition.
+/// `context_triggers` entry: `variable` becomes `true` once `when` holds (over `{ context,
+/// messages, agent }`, like a handoff's `when`); it is checked whenever the conversation is
+/// about to be routed, and never reset (MozaiksAI's `agent_text` / `user_text` triggers).
+pub(crate) struct ContextTrigger {
+    /// The context variable it sets.
+    pub(crate) variable: String,
+    /// When.
+    pub(crate) when: Expr,
+}
+
 pub(crate) struct Condition {
     /// `when`.
     pub(crate) when: Expr,

@@ -79,6 +79,7 @@ impl<'r> Runner<'r> {
         // Handoffs in a row without a reply (`scope: pre` conditions passing it around).
         let mut silent_handoffs = 0;
         while let Some(agent) = call.agents.get(current) {
+            self.triggers(call, &mut conversation, place)?;
             if let Some(target) = self.condition(&agent.pre, &conversation, place)? {
                 silent_handoffs += 1;
                 if silent_handoffs > call.agents.len() {
@@ -111,6 +112,7 @@ impl<'r> Runner<'r> {
                     content,
                 });
             }
+            self.triggers(call, &mut conversation, place)?;
             let next = match transfer {
                 Some(target) => Some(target),
                 None => match self.condition(&agent.post, &conversation, place)? {
@@ -129,6 +131,45 @@ impl<'r> Runner<'r> {
             }
         }
         Ok(from_json(conversation.output()))
+    }
+
+    /// Sets the context variables whose `context_triggers` now hold.
+    fn triggers(
+        &self,
+        call: &AgentsCall,
+        conversation: &mut Conversation,
+        place: Place<'_>,
+    ) -> Result<(), Stop> {
+        let pending: Vec<&super::ContextTrigger> = call
+            .context_triggers
+            .iter()
+            .filter(|t| conversation.context_variables.get(&t.variable) != Some(&Value::Bool(true)))
+            .collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let subject = from_json(json!({
+            "context": conversation.context_variables,
+            "messages": conversation.messages,
+            "agent": conversation.agent,
+        }));
+        for trigger in pending {
+            let verdict = self
+                .eval(
+                    place.input,
+                    &Val::Null,
+                    place.descriptor,
+                    place.frame.locals,
+                    |args| trigger.when.eval(subject.clone(), args),
+                )
+                .map_err(|e| Stop::Fault(expression_error(place.instance, e)))?;
+            if truthy(&verdict) {
+                conversation
+                    .context_variables
+                    .insert(trigger.variable.clone(), Value::Bool(true));
+            }
+        }
+        Ok(())
     }
 
     /// The conversation at its start: context variables and the opening message.

@@ -19,7 +19,7 @@
 //! | `transition_graph.yaml` `transition_rules` (the current format) | `handoffs`: each speaker's `condition` rules in order (`context_equals` → `when: <variable> == <condition_value>`, `context_expression` → the expression in jq), then its first `after_turn` as `after_work`; no rule that holds ends the run (`terminate`), a rule to `user` (or `user_proxy`, any case) makes it wait; `TerminateTarget` needs `target_agent: terminate`; `tool_called` and model-decided conditions are rejected with the reason; both routing files in one folder are an error |
 //! | rules with `source_agent: user` | apply right after the user replies: for every agent that hands the conversation to the user, an expression rule becomes `{from: <agent>, to, when: <last message is the user's> and <condition>, scope: pre}`, a `string_llm` rule `{from: <agent>, to, description}`, an `after_work` rule `{from: <agent>, to, when: <last message is the user's>, scope: pre}` |
 //! | `context_variables.yaml` `definitions` | `context: ${ <defaults> + (.context // {}) }`: each variable's `source.default` (or `default`), under the caller's `.context`. Sources the runtime does not read (`config` env vars, `data_reference`, `data_entity`, `computed`, `external`, `file`) take their default: the caller passes the real value in `.context` |
-//! | `state` variables with `agent_text` `triggers` | in conditions, `${x}` is `true` once the trigger's agent said a matching message (`equals` after trimming / `contains` / `regex`, case-insensitive, as MozaiksAI matches), else `.context.x` |
+//! | `state` variables with `agent_text` `triggers` | in conditions, `${x}` is `true` once the trigger's agent said a matching message (`equals` after trimming / `contains` / `regex`, case-insensitive, as MozaiksAI matches), else `.context.x`; and a `context_triggers` entry sets `x` to `true` in the conversation's context then (what the exposure, `$context` and the output show) |
 //! | `context_variables.yaml` `agents` (`{ Agent: { variables: [..] } }` or a list of `{ agent, variables }`) | each listed agent's `context_variables`: its system message ends, after a blank line, with `NAME: value` for each (upper-cased name; `None`, `true`/`false`, strings as they are, other values JSON), rendered for every model call from the conversation's context; agents agents.yaml does not define are skipped and an undefined variable renders `None`, as MozaiksAI does |
 //! | `structured_outputs.yaml` `models`, `registry` | each registered agent's `output_schema` (see [`outputs`]) |
 //! | `tools.yaml` `tools` | each tool (`function`) binds to the DSL function of the same name in `functions.yaml` (`functions: { <name>: <DSL task> }`, copied to `use.functions`) and is added to its `agent`'s `tools`; its `description` becomes the function's `metadata.description` unless that is set |
@@ -348,6 +348,10 @@ pub fn translate(dir: &Path) -> Result<Value, Error> {
             "reply_message".into(),
             Value::String("${ .message }".into()),
         );
+    }
+    let triggers = variables.trigger_list();
+    if !triggers.is_empty() {
+        with.insert("context_triggers".into(), Value::Array(triggers));
     }
     with.insert(
         "context".into(),
@@ -960,6 +964,22 @@ impl ContextVariables {
     }
 
     /// The `context` expression: the defaults under the caller's `.context`.
+    /// The `call: agents` `context_triggers` of the variables with `agent_text` triggers: each
+    /// becomes `true` in the conversation's context once its agent said a matching message
+    /// (so `$context`, the exposure and the output see it, as conditions already do).
+    fn trigger_list(&self) -> Vec<Value> {
+        self.triggers
+            .iter()
+            .map(|(name, triggers)| {
+                let matches: Vec<String> = triggers.iter().map(Trigger::to_jq).collect();
+                json!({
+                    "variable": name,
+                    "when": format!("${{ any(.messages[]?; {}) }}", matches.join(" or ")),
+                })
+            })
+            .collect()
+    }
+
     fn context_expression(&self) -> String {
         if self.defaults.is_empty() {
             return "${ .context // {} }".into();

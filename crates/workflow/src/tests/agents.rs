@@ -814,3 +814,33 @@ fn agents_tasks_are_checked_at_load_and_errors_name_the_place() {
     let nested = "document: { dsl: '1.0.3', namespace: test, name: t, version: '1.0.0' }\ndo:\n  - each:\n      for: { in: '${ [1] }' }\n      do:\n        - chat:\n            call: agents\n            with: { agents: [ { name: A, instructions: a } ] }\n";
     assert!(Workflow::parse(Path::new("nested.yaml"), nested).is_ok());
 }
+
+#[test]
+fn context_triggers_are_checked_at_load() {
+    let with = |triggers: &str| {
+        format!(
+            "{HEAD}do:\n  - chat:\n      call: agents\n      with:\n        agents: [ {{ name: A, instructions: x }} ]\n        context_triggers: {triggers}\n"
+        )
+    };
+    for (triggers, message) in [
+        ("3", "`context_triggers` must be a list"),
+        ("[ { variable: ready } ]", "when"),
+        ("[ { variable: ready, when: '${ .nope( }' } ]", "jq"),
+        ("[ { variable: ready, when: x, extra: 1 } ]", "extra"),
+    ] {
+        let error = Workflow::parse(Path::new("t.yaml"), &with(triggers))
+            .err()
+            .unwrap_or_else(|| panic!("{triggers} loaded"))
+            .to_string();
+        assert!(
+            error.contains("/do/0/chat/with/context_triggers"),
+            "{error}"
+        );
+        assert!(error.contains(message), "{triggers}: {error}");
+    }
+    assert!(Workflow::parse(
+        Path::new("t.yaml"),
+        &with("[ { variable: ready, when: '${ .messages | length > 2 }' } ]")
+    )
+    .is_ok());
+}

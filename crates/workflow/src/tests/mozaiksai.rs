@@ -560,6 +560,7 @@ async fn a_transition_graph_routes_waits_for_the_user_and_ends_as_it_declares() 
         .await;
     let (output, state) = waiting(&first);
     assert_eq!(output["last_agent"], "IntakeAgent");
+    assert_eq!(output["context"]["intake_complete"], false);
     // The user's reply goes to Intake (the rule from `user`); it says NEXT, the trigger sets
     // intake_complete, the expression rule routes to Review, whose after_turn ends the run.
     let second = resume(&workflow, state, json!({ "message": "a refund" })).await;
@@ -576,6 +577,8 @@ async fn a_transition_graph_routes_waits_for_the_user_and_ends_as_it_declares() 
         "{output}"
     );
     assert_eq!(output["last_agent"], "ReviewAgent");
+    // The trigger set the variable itself (context_triggers), not only the condition's view.
+    assert_eq!(output["context"]["intake_complete"], true, "{output}");
     assert_eq!(standin.remaining(), 0);
 }
 
