@@ -55,6 +55,7 @@ impl Loader<'_> {
                 "initial_message",
                 "reply_message",
                 "context",
+                "reply_context",
                 "max_turns",
                 "context_triggers",
             ],
@@ -144,6 +145,7 @@ impl Loader<'_> {
         let initial_message = template("initial_message")?;
         let reply_message = template("reply_message")?;
         let context = template("context")?;
+        let reply_context = template("reply_context")?;
         let max_turns = match with.get("max_turns") {
             None => None,
             Some(value) => Some(positive(value, &child(pointer, "max_turns"), "max_turns")?),
@@ -167,6 +169,7 @@ impl Loader<'_> {
             initial_agent,
             initial_message,
             reply_message,
+            reply_context,
             context,
             max_turns,
             waits_at,

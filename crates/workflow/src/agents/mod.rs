@@ -24,6 +24,7 @@
 //!       initial_message: '${ .message }'
 //!       reply_message: '${ .message }'         # on resume; default: initial_message
 //!       context: '${ .context // {} }'
+//!       reply_context: '${ .context // {} }'  # (mozaiks) on resume, over the conversation's
 //!       context_triggers:                      # (mozaiks) set once true, never reset
 //!         - { variable: ready, when: '${ .messages[-1].content == "NEXT" }' }
 //!       max_turns: 10
@@ -133,6 +134,9 @@ pub(crate) struct AgentsCall {
     pub(crate) initial_message: Option<Template>,
     /// `reply_message`: the user's reply on resume, from the new input.
     pub(crate) reply_message: Option<Template>,
+    /// `reply_context` (mozaiks): context variables from the new input on resume, set over
+    /// the conversation's (an object; `null` sets nothing).
+    pub(crate) reply_context: Option<Template>,
     /// `context`: the initial context variables.
     pub(crate) context: Option<Template>,
     /// `max_turns`.

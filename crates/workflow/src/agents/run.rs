@@ -62,6 +62,14 @@ impl<'r> Runner<'r> {
                         format!("resuming the conversation needs the user's reply, but `{field}` produced nothing from the new input"),
                     )));
                 };
+                // The resume's own context (`reply_context`), over what the conversation has.
+                let updates = self.context_object(
+                    call.reply_context.as_ref(),
+                    "reply_context",
+                    &resume.reply,
+                    place,
+                )?;
+                conversation.context_variables.extend(updates);
                 conversation.messages.push(Message::User { content: reply });
                 conversation.consecutive = 0;
                 conversation
@@ -172,9 +180,15 @@ impl<'r> Runner<'r> {
         Ok(())
     }
 
-    /// The conversation at its start: context variables and the opening message.
-    fn open(&self, call: &AgentsCall, place: Place<'_>) -> Result<Conversation, Stop> {
-        let context_variables = match &call.context {
+    /// The context variables `template` (the task's `field`) makes of `subject`.
+    fn context_object(
+        &self,
+        template: Option<&Template>,
+        field: &str,
+        subject: &Val,
+        place: Place<'_>,
+    ) -> Result<Map<String, Value>, Stop> {
+        Ok(match template {
             None => Map::new(),
             Some(template) => {
                 let value = self
@@ -183,7 +197,7 @@ impl<'r> Runner<'r> {
                         &Val::Null,
                         place.descriptor,
                         place.frame.locals,
-                        |args| template.eval(place.input, args),
+                        |args| template.eval(subject, args),
                     )
                     .map_err(|e| Stop::Fault(expression_error(place.instance, e)))?;
                 match to_json(&value) {
@@ -193,14 +207,20 @@ impl<'r> Runner<'r> {
                         return Err(Stop::Fault(WorkflowError::validation(
                             place.instance,
                             format!(
-                            "`context` must produce an object of context variables; it produced {}",
+                            "`{field}` must produce an object of context variables; it produced {}",
                             truncate(&value.to_string(), 60)
                         ),
                         )))
                     }
                 }
             }
-        };
+        })
+    }
+
+    /// The conversation at its start: context variables and the opening message.
+    fn open(&self, call: &AgentsCall, place: Place<'_>) -> Result<Conversation, Stop> {
+        let context_variables =
+            self.context_object(call.context.as_ref(), "context", place.input, place)?;
         let mut messages = Vec::new();
         if let Some(content) = self.user_message(
             call.initial_message.as_ref(),

@@ -18,7 +18,7 @@
 //! | `handoffs.yaml` `handoff_rules` | `handoffs`, in order: `after_work` → `{from, after_work}` (a repeated one: the last stands, as MozaiksAI keeps it); `condition` + `expression` → `{from, to, when}` (the condition in jq, `condition_scope: pre` → `scope: pre`, `post`/`after`/none → after the reply); `condition` + `string_llm` → `{from, to, description}` (the model decides); no `condition_type`: `expression` when the condition reads a variable (`${…}`) or is a YAML boolean, else `string_llm`; `true`/`false`/`null` in conditions are Python's `True`/`False`/`None` |
 //! | `transition_graph.yaml` `transition_rules` (the current format) | `handoffs`: each speaker's `condition` rules in order (`context_equals` → `when: <variable> == <condition_value>`, `context_expression` → the expression in jq), then its first `after_turn` as `after_work`; no rule that holds ends the run (`terminate`), a rule to `user` (or `user_proxy`, any case) makes it wait; `TerminateTarget` needs `target_agent: terminate`; `tool_called` and model-decided conditions are rejected with the reason; both routing files in one folder are an error |
 //! | rules with `source_agent: user` | apply right after the user replies: for every agent that hands the conversation to the user, an expression rule becomes `{from: <agent>, to, when: <last message is the user's> and <condition>, scope: pre}`, a `string_llm` rule `{from: <agent>, to, description}`, an `after_work` rule `{from: <agent>, to, when: <last message is the user's>, scope: pre}` |
-//! | `context_variables.yaml` `definitions` | `context: ${ <defaults> + (.context // {}) }`: each variable's `source.default` (or `default`), under the caller's `.context`. Sources the runtime does not read (`config` env vars, `data_reference`, `data_entity`, `computed`, `external`, `file`) take their default: the caller passes the real value in `.context` |
+//! | `context_variables.yaml` `definitions` | `context: ${ <defaults> + (.context // {}) }`: each variable's `source.default` (or `default`), under the caller's `.context`; on a resume, `reply_context` sets the defined variables the new input's `context` names, over the conversation's (undefined keys dropped, as MozaiksAI merges a resume's context). Sources the runtime does not read (`config` env vars, `data_reference`, `data_entity`, `computed`, `external`, `file`) take their default: the caller passes the real value in `.context` |
 //! | `state` variables with `agent_text` `triggers` | in conditions, `${x}` is `true` once the trigger's agent said a matching message (`equals` after trimming / `contains` / `regex`, case-insensitive, as MozaiksAI matches), else `.context.x`; and a `context_triggers` entry sets `x` to `true` in the conversation's context then (what the exposure, `$context` and the output show) |
 //! | `context_variables.yaml` `agents` (`{ Agent: { variables: [..] } }` or a list of `{ agent, variables }`) | each listed agent's `context_variables`: its system message ends, after a blank line, with `NAME: value` for each (upper-cased name; `None`, `true`/`false`, strings as they are, other values JSON), rendered for every model call from the conversation's context; agents agents.yaml does not define are skipped and an undefined variable renders `None`, as MozaiksAI does |
 //! | `structured_outputs.yaml` `models`, `registry` | each registered agent's `output_schema` (see [`outputs`]) |
@@ -347,6 +347,17 @@ pub fn translate(dir: &Path) -> Result<Value, Error> {
         with.insert(
             "reply_message".into(),
             Value::String("${ .message }".into()),
+        );
+    }
+    // A resume's `context` sets the declared variables it names, over the conversation's, as
+    // MozaiksAI merges it (undeclared keys are dropped).
+    if !variables.defined.is_empty() {
+        let names = serde_json::to_string(&variables.defined).unwrap_or_default();
+        with.insert(
+            "reply_context".into(),
+            json!(format!(
+                "${{ (.context // {{}}) | with_entries(select(.key as $k | {names} | any(. == $k))) }}"
+            )),
         );
     }
     let triggers = variables.trigger_list();

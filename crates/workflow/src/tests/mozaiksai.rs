@@ -525,7 +525,7 @@ fn transition_folder() -> PathBuf {
         ),
         (
             "context_variables.yaml",
-            "definitions:\n- name: intake_complete\n  source:\n    type: state\n    default: false\n    triggers:\n    - { type: agent_text, agent: IntakeAgent, match: { equals: NEXT } }\n",
+            "definitions:\n- name: intake_complete\n  source:\n    type: state\n    default: false\n    triggers:\n    - { type: agent_text, agent: IntakeAgent, match: { equals: NEXT } }\n- name: tone\n  source: { type: state, default: plain }\n",
         ),
         (
             "transition_graph.yaml",
@@ -563,7 +563,13 @@ async fn a_transition_graph_routes_waits_for_the_user_and_ends_as_it_declares() 
     assert_eq!(output["context"]["intake_complete"], false);
     // The user's reply goes to Intake (the rule from `user`); it says NEXT, the trigger sets
     // intake_complete, the expression rule routes to Review, whose after_turn ends the run.
-    let second = resume(&workflow, state, json!({ "message": "a refund" })).await;
+    // The resume's context sets a defined variable; an undefined key is dropped.
+    let second = resume(
+        &workflow,
+        state,
+        json!({ "message": "a refund", "context": { "tone": "formal", "junk": 1 } }),
+    )
+    .await;
     let output = output_of(&second);
     let speakers: Vec<&str> = output["messages"]
         .as_array()
@@ -579,6 +585,8 @@ async fn a_transition_graph_routes_waits_for_the_user_and_ends_as_it_declares() 
     assert_eq!(output["last_agent"], "ReviewAgent");
     // The trigger set the variable itself (context_triggers), not only the condition's view.
     assert_eq!(output["context"]["intake_complete"], true, "{output}");
+    assert_eq!(output["context"]["tone"], "formal", "{output}");
+    assert!(output["context"].get("junk").is_none(), "{output}");
     assert_eq!(standin.remaining(), 0);
 }
 
