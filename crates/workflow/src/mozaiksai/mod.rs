@@ -25,7 +25,9 @@
 //! | `tools.yaml` `tools` | each tool (`function`) binds to the DSL function of the same name in `functions.yaml` (`functions: { <name>: <DSL task> }`, copied to `use.functions`) and is added to its `agent`'s `tools`; its `description` becomes the function's `metadata.description` unless that is set |
 //!
 //! Not translatable, so rejected naming the file and place: Python tools without a DSL
-//! function, `lifecycle_tools`, `hooks.yaml` hooks, tools invoked automatically with a
+//! function, `lifecycle_tools`, `hooks.yaml` hooks, `middleware.yaml` prompt middleware (all
+//! Python), `extended_orchestration/` and `_pack/` (task batches, child workflows) and
+//! `a2a.yaml` (remote agents), tools invoked automatically with a
 //! structured output (`auto_invoke: true`, the default of `UI_Tool`; `auto_tool_mode: true`),
 //! `ui_response` triggers and `transitions` of state variables (they need MozaiksAI's UI or
 //! its Python runtime), handoff targets other than agents, `user` and `terminate`, conditions
@@ -320,6 +322,42 @@ pub fn translate(dir: &Path) -> Result<Value, Error> {
                 "/hooks",
                 "MozaiksAI hooks are Python functions, which cannot run in this runtime; remove them (a `call: agents` task has no hooks)",
             ));
+        }
+    }
+
+    if let Some((path, doc)) = read(dir, "middleware.yaml")? {
+        let place = Place { file: &path };
+        let middleware = match &doc {
+            Value::Null => None,
+            Value::Object(map) => {
+                place.known(map, "", &["prompt_middleware"])?;
+                map.get("prompt_middleware").filter(|h| !h.is_null())
+            }
+            other => {
+                return Err(place.error("", format!("expected a mapping; found {}", kind(other))))
+            }
+        };
+        if middleware.is_some_and(|h| h.as_array().is_none_or(|list| !list.is_empty())) {
+            return Err(place.error(
+                "/prompt_middleware",
+                "prompt middleware are Python functions called before each model call, which cannot run in this runtime; remove them (an agent's `context_variables` exposure covers showing context values in its prompt)",
+            ));
+        }
+    }
+    // What MozaiksAI's own orchestrator adds around the conversation, and remote agents:
+    // not translated, and never silently skipped.
+    for (entry, why) in [
+        ("extended_orchestration", "task batches, conveyors and fan-outs to child workflows run in MozaiksAI's orchestrator, which a `call: agents` task does not have"),
+        ("_pack", "nested chats and child workflows (`_pack/workflow_graph.json`) run in MozaiksAI's orchestrator, which a `call: agents` task does not have"),
+        ("a2a.yaml", "remote A2A agents replacing agents are not translated; call an A2A agent with a `call: a2a` task instead"),
+    ] {
+        let path = dir.join(entry);
+        let present = match std::fs::read_dir(&path) {
+            Ok(mut entries) => entries.next().is_some(),
+            Err(_) => path.is_file(),
+        };
+        if present {
+            return Err(LoadError::new(&path, "", format!("{entry} cannot be translated: {why}")));
         }
     }
 

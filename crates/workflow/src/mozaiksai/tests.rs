@@ -1069,3 +1069,39 @@ fn keys_of_mozaiksai_hosts_and_builtin_tools_have_a_fate() {
         assert_error(&error_with(file, content), file, pointer, message);
     }
 }
+
+#[test]
+fn python_and_orchestrator_files_are_refused_never_skipped() {
+    let middleware = error_with(
+        "middleware.yaml",
+        "prompt_middleware:\n- { agent: all, function: pkg.inject }\n",
+    );
+    assert_error(
+        &middleware,
+        "middleware.yaml",
+        "/prompt_middleware",
+        "Python functions",
+    );
+    // An empty list is nothing to run.
+    translated_with(&[("middleware.yaml", Some("prompt_middleware: []\n"))]);
+    for (entry, file, message) in [
+        (
+            "extended_orchestration/task_batches.yaml",
+            "version: 1\n",
+            "extended_orchestration cannot be translated",
+        ),
+        (
+            "_pack/workflow_graph.json",
+            "{}",
+            "_pack cannot be translated",
+        ),
+        ("a2a.yaml", "agents: []\n", "a2a.yaml cannot be translated"),
+    ] {
+        let scratch = Scratch::sample_with(&[]);
+        let path = scratch.folder().join(entry);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, file).unwrap();
+        let text = scratch.error();
+        assert!(text.contains(message), "{text}");
+    }
+}
