@@ -9,7 +9,7 @@
 //! not     := "not" not | compare
 //! compare := operand (("==" | "!=" | "<" | "<=" | ">" | ">=" | "is" ["not"]) operand)?
 //! operand := "${" name "}" | True | False | None | true | false | null | number | 'string'
-//!          | "string" | "(" expr ")"
+//!          | "string" | "(" expr ")" | "len(" expr ")"
 //! ```
 //!
 //! `${x}` reads context variable `x` (`.context.x` in the `when` expression's input, or what a
@@ -404,6 +404,25 @@ impl Parser<'_> {
                         token.at,
                         format!("`{word}` is not a value here; write None (or null)"),
                     ))
+                }
+                // `len(x)`, which MozaiksAI's expressions allow: the length of a string, list
+                // or mapping (jq's `length`; `len(None)` is 0 here, an error in Python).
+                "len" if matches!(self.peek(), Some(Token { kind: Kind::Open, .. })) => {
+                    self.next += 1;
+                    self.deeper()?;
+                    let inner = self.or()?;
+                    self.depth -= 1;
+                    match self.peek() {
+                        Some(Token { kind: Kind::Close, .. }) => self.next += 1,
+                        Some(other) => {
+                            return Err(ConditionError::new(
+                                other.at,
+                                format!("expected `)` closing `len(`, found {}", other.kind),
+                            ))
+                        }
+                        None => return Err(ConditionError::new(self.end, "`len(` is never closed")),
+                    }
+                    Jq::Value(format!("({} | length)", inner.value()))
                 }
                 _ => {
                     return Err(ConditionError::new(

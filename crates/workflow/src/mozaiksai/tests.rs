@@ -748,7 +748,7 @@ fn untranslatable_conditions_are_rejected_with_the_reason() {
         ("${a} = 1", "compare with `==`"),
         ("${a} == [1, 2]", "`[` cannot be translated"),
         ("${a} == none", "write None (or null)"),
-        ("len(${a}) > 1", "`len` cannot be translated"),
+        ("size(${a}) > 1", "`size` cannot be translated"),
         ("${a} < ${b} < ${c}", "chained comparisons"),
         ("${a} + 1 == 2", "`+` cannot be translated"),
         ("(${a} == 1", "never closed"),
@@ -1104,4 +1104,17 @@ fn python_and_orchestrator_files_are_refused_never_skipped() {
         let text = scratch.error();
         assert!(text.contains(message), "{text}");
     }
+}
+
+#[test]
+fn len_counts_as_in_mozaiksai() {
+    struct Plain;
+    impl super::condition::Variables for Plain {
+        fn variable(&self, name: &str) -> String {
+            format!(".context.{name}")
+        }
+    }
+    let jq = super::condition::to_jq("${ready} and len(${items}) > 0", &Plain).unwrap();
+    assert!(jq.contains("(.context.items | length) > 0"), "{jq}");
+    assert!(super::condition::to_jq("len(${items} > 0", &Plain).is_err());
 }
