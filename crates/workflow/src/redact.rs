@@ -91,11 +91,6 @@ impl Redactor {
         self
     }
 
-    /// Merges another redactor's values into this one.
-    pub fn extend(&mut self, other: &Redactor) {
-        self.needles.extend(other.needles.iter().cloned());
-    }
-
     /// Whether there is nothing to look for.
     pub fn is_empty(&self) -> bool {
         self.needles.is_empty()

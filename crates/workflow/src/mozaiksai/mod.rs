@@ -832,12 +832,11 @@ struct Trigger {
 
 /// `context_variables.yaml` `agents:` — `{ Agent: { variables: [..] } }` or
 /// `[{ agent | agent_name | name, variables }]`. Agents that agents.yaml does not define are
-/// skipped (MozaiksAI ignores them); every variable must be defined.
+/// skipped (MozaiksAI ignores them); a variable `definitions` does not define renders `None`.
 fn read_exposures(
     at: &Place<'_>,
     value: Option<&Value>,
     agents: &[String],
-    variables: &ContextVariables,
 ) -> Result<BTreeMap<String, Vec<String>>, Error> {
     let mut out = BTreeMap::new();
     let entries: Vec<(String, String, Option<&Value>)> = match value {
@@ -900,8 +899,7 @@ fn read_exposures(
                     let name = name
                         .as_str()
                         .ok_or_else(|| at.error(&npointer, "a variable name is a string"))?;
-                    // An undefined variable renders `None`, as MozaiksAI renders it.
-                    let _ = variables;
+                    // An undefined variable is kept: it renders `None`, as in MozaiksAI.
                     Ok(name.to_owned())
                 })
                 .collect::<Result<_, Error>>()?,
@@ -1008,7 +1006,7 @@ impl ContextVariables {
                 out.defaults.insert(name, default);
             }
         }
-        out.exposures = read_exposures(at, map.get("agents"), agents, &out)?;
+        out.exposures = read_exposures(at, map.get("agents"), agents)?;
         Ok(out)
     }
 
@@ -1184,6 +1182,9 @@ fn target(
     Ok(target.to_owned())
 }
 
+/// The jq test that the user's reply is the last message (rules whose source is `user`).
+const USER_JUST_REPLIED: &str = "(.messages | last | .role) == \"user\"";
+
 /// The current routing file of MozaiksAI folders.
 const TRANSITIONS: &str = "transition_graph.yaml";
 
@@ -1289,7 +1290,7 @@ fn read_transitions(
                 ));
             }
         }
-        let user_guard = (source == "user").then_some("(.messages | last | .role) == \"user\"");
+        let user_guard = (source == "user").then_some(USER_JUST_REPLIED);
         let froms: Vec<String> = if source == "user" {
             to_user.iter().filter(|a| **a != target).cloned().collect()
         } else {
@@ -1459,7 +1460,7 @@ fn read_handoffs(
                     .map(String::as_str)
                     .filter(|a| *a != target)
                     .collect(),
-                Some("(.messages | last | .role) == \"user\""),
+                Some(USER_JUST_REPLIED),
             )
         } else {
             (vec![source], None)
