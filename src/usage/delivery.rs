@@ -1,7 +1,7 @@
 //! Getting entries into EventBridge: PutEvents batches, retries with backoff, the deadline.
 //!
-//! This module knows EventBridge's limits and the retry rules of CONTRACT §7, not the SDK: one
-//! PutEvents call is a [`PutEvents`] (the SDK client in production, a script in the tests).
+//! This module knows EventBridge's limits and the retry rules of CONTRACT §7, not the client: one
+//! PutEvents call is a [`PutEvents`] (the EventBridge client in production, a script in the tests).
 //! Every entry names its own bus and `Source`, so usage events and workflow events go out in
 //! the same calls.
 //!

@@ -9,28 +9,28 @@
 //! SDK's standard endpoint variables are honoured: `AWS_ENDPOINT_URL_EVENTBRIDGE`, else
 //! `AWS_ENDPOINT_URL`, unless `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is `true`.
 //!
-//! The client keeps its connections for the next invocation. Its own retries are off: delivery
-//! retries per entry (only the entries that failed), under the invocation deadline.
+//! The call is EventBridge's JSON protocol (`POST /`, `X-Amz-Target: AWSEvents.PutEvents`,
+//! `application/x-amz-json-1.1`, SigV4 for `events`) over the engine's HTTP client
+//! ([`mozaiks_workflow::AwsClient`]): the request and its answer are a few fields, which do
+//! not need the AWS SDK's generated client and orchestrator (about 0.4 MB of the bootstrap).
+//! The client keeps its connections for the next invocation. It makes one attempt per call:
+//! delivery retries per entry (only the entries that failed), under the invocation deadline.
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use aws_sdk_eventbridge::config::interceptors::BeforeTransmitInterceptorContextMut;
-use aws_sdk_eventbridge::config::retry::RetryConfig;
-use aws_sdk_eventbridge::config::timeout::TimeoutConfig;
-use aws_sdk_eventbridge::config::{
-    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
-};
-use aws_sdk_eventbridge::error::{BoxError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_eventbridge::operation::put_events::PutEventsError;
-use aws_sdk_eventbridge::primitives::DateTime;
-use aws_sdk_eventbridge::types::{PutEventsRequestEntry, PutEventsResultEntry};
-use aws_sdk_eventbridge::Client;
+use mozaiks_workflow::{AwsClient, AwsCredentials, AwsResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use url::Url;
 
 use super::delivery::{CallError, Entry, EntryOutcome, PutEvents};
 
-/// How long opening a connection to EventBridge may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
+/// The SigV4 signing name of EventBridge.
+const SIGNING_NAME: &str = "events";
+/// The JSON protocol's name of the PutEvents operation.
+const PUT_EVENTS: &str = "AWSEvents.PutEvents";
 /// How long the warm-up call at init may take.
 const WARM_UP_TIMEOUT: Duration = Duration::from_millis(1500);
 
@@ -163,65 +163,50 @@ impl AwsSettings {
     }
 }
 
-/// The EventBridge side of the sink: one SDK client for every bus the entries name.
+/// The EventBridge side of the sink: one client for every bus the entries name.
 #[derive(Debug, Clone)]
 pub struct EventBridge {
-    client: Client,
+    client: Arc<AwsClient>,
+    url: Url,
 }
 
 impl EventBridge {
-    /// Builds the client (its HTTPS connector and trust roots included). No request is made.
+    /// Builds the client. No request is made.
     pub fn new(settings: AwsSettings) -> EventBridge {
-        let credentials = Credentials::new(
-            settings.access_key_id,
-            settings.secret_access_key,
-            settings.session_token,
-            None,
-            "lambda-environment",
-        );
-        let mut config = aws_sdk_eventbridge::Config::builder()
-            .behavior_version(BehaviorVersion::v2026_01_12())
-            .region(Region::new(settings.region))
-            .credentials_provider(credentials)
-            .http_client(super::https::SdkHttpsClient::default())
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .build(),
-            );
-        if let Some(url) = settings.endpoint_url {
-            config = config.endpoint_url(url);
-        }
+        let url = settings
+            .endpoint_url
+            .as_deref()
+            .and_then(|url| Url::parse(url).ok())
+            .unwrap_or_else(|| regional_endpoint(&settings.region));
+        let credentials = AwsCredentials {
+            access_key_id: settings.access_key_id,
+            secret_access_key: settings.secret_access_key,
+            session_token: settings.session_token,
+        };
         EventBridge {
-            client: Client::from_conf(config.build()),
+            client: Arc::new(AwsClient::new(SIGNING_NAME, settings.region, credentials)),
+            url,
         }
     }
 
     /// Opens the connection (DNS, TCP, TLS) at init, so that the first invocation's delivery
-    /// does not pay for it. The request is a PutEvents call stripped of its `X-Amz-Target`
-    /// ([`NotAnApiCall`]): EventBridge refuses it before any operation runs, so nothing is put,
-    /// no PutEvents metric or log counts it, and the connection stays in the client's pool.
-    /// Bounded; its outcome is only logged.
+    /// does not pay for it. The request is a PutEvents call without its `X-Amz-Target`:
+    /// EventBridge refuses it before any operation runs, so nothing is put, no PutEvents metric
+    /// or log counts it, and the connection stays in the client's pool. Bounded; its outcome is
+    /// only logged.
     pub async fn warm_up(&self) {
         let started = Instant::now();
         let call = self
             .client
-            .put_events()
-            .set_entries(Some(Vec::new()))
-            .customize()
-            .interceptor(NotAnApiCall)
-            .send();
+            .post(&self.url, json_headers(None), b"{}".to_vec());
         let answer = tokio::time::timeout(WARM_UP_TIMEOUT, call).await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
         match answer {
             // The service was reached (and, as expected, named no operation or refused it).
-            Ok(Ok(_)) | Ok(Err(SdkError::ServiceError(_))) => {
-                tracing::debug!(elapsed_ms, "EventBridge connection opened at init")
-            }
+            Ok(Ok(_)) => tracing::debug!(elapsed_ms, "EventBridge connection opened at init"),
             Ok(Err(e)) => tracing::warn!(
                 elapsed_ms,
-                error = %DisplayErrorContext(&e),
+                error = %e.message,
                 "could not reach EventBridge at init; event delivery will try per invocation"
             ),
             Err(_) => tracing::warn!(
@@ -232,57 +217,115 @@ impl EventBridge {
     }
 }
 
-/// Makes the warm-up request name no operation: without `X-Amz-Target`, EventBridge's JSON
-/// protocol has nothing to run, and answers with an error.
-#[derive(Debug)]
-struct NotAnApiCall;
+/// `https://events.<region>.amazonaws.com/` (`.amazonaws.com.cn` in China regions).
+fn regional_endpoint(region: &str) -> Url {
+    let domain = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    Url::parse(&format!("https://events.{region}.{domain}/"))
+        .unwrap_or_else(|_| Url::parse("https://events.amazonaws.com/").expect("a valid URL"))
+}
 
-impl Intercept for NotAnApiCall {
-    fn name(&self) -> &'static str {
-        "MozaiksWarmUpNotAnApiCall"
+/// The headers of a JSON-protocol request, naming `target` (none: no operation).
+fn json_headers(target: Option<&str>) -> Vec<(String, String)> {
+    let mut headers = vec![(
+        "content-type".to_owned(),
+        "application/x-amz-json-1.1".to_owned(),
+    )];
+    if let Some(target) = target {
+        headers.push(("x-amz-target".to_owned(), target.to_owned()));
     }
+    headers
+}
 
-    fn modify_before_transmit(
-        &self,
-        context: &mut BeforeTransmitInterceptorContextMut<'_>,
-        _components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        context.request_mut().headers_mut().remove("x-amz-target");
-        Ok(())
-    }
+/// The PutEvents request body.
+fn request_body(entries: &[Entry<'_>]) -> Vec<u8> {
+    let entries: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            let mut entry = json!({
+                "EventBusName": e.bus,
+                "Source": e.source,
+                "DetailType": e.detail_type,
+                "Detail": e.detail,
+            });
+            if let Some(time) = e.time {
+                // The JSON protocol's timestamps: seconds since the epoch.
+                let seconds = time
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64());
+                entry["Time"] = json!(seconds);
+            }
+            entry
+        })
+        .collect();
+    serde_json::to_vec(&json!({ "Entries": entries })).unwrap_or_default()
 }
 
 impl PutEvents for EventBridge {
     async fn put_events(&self, entries: &[Entry<'_>]) -> Result<Vec<EntryOutcome>, CallError> {
-        let request: Vec<PutEventsRequestEntry> = entries
-            .iter()
-            .map(|e| {
-                PutEventsRequestEntry::builder()
-                    .event_bus_name(e.bus)
-                    .source(e.source)
-                    .detail_type(e.detail_type)
-                    .detail(e.detail)
-                    .set_time(e.time.map(DateTime::from))
-                    .build()
-            })
-            .collect();
-        // Boxed: the SDK's send future is deep enough to overflow the compiler's layout
-        // queries when nested in the runtime's handler future; one allocation per call.
-        let call = Box::pin(self.client.put_events().set_entries(Some(request)).send());
-        match call.await {
-            Ok(output) => Ok(output.entries().iter().map(entry_outcome).collect()),
-            Err(e) => Err(call_error(&e)),
+        let body = request_body(entries);
+        let call = self
+            .client
+            .post(&self.url, json_headers(Some(PUT_EVENTS)), body);
+        // Boxed: a deep future, nested in the runtime's handler future; one allocation per call.
+        let response = Box::pin(call).await.map_err(|e| CallError {
+            error: format!("could not send PutEvents: {}", e.message),
+            retryable: e.retryable,
+        })?;
+        if !(200..300).contains(&response.status) {
+            return Err(service_error(&response));
         }
+        let answer: PutEventsAnswer =
+            serde_json::from_slice(&response.body).map_err(|e| CallError {
+                error: format!(
+                "PutEvents answer unreadable (outcome unknown: resent with the same event_id): {e}"
+            ),
+                retryable: true,
+            })?;
+        if answer.entries.len() != entries.len() {
+            return Err(CallError {
+                error: format!(
+                    "PutEvents answered {} entries for {} sent (outcome unknown: resent with the same event_id)",
+                    answer.entries.len(),
+                    entries.len()
+                ),
+                retryable: true,
+            });
+        }
+        Ok(answer.entries.iter().map(entry_outcome).collect())
     }
 }
 
+/// A PutEvents answer (HTTP 2xx).
+#[derive(Debug, Deserialize)]
+struct PutEventsAnswer {
+    #[serde(rename = "Entries", default)]
+    entries: Vec<ResultEntry>,
+}
+
+/// One entry of a PutEvents answer.
+#[derive(Debug, Default, Deserialize)]
+struct ResultEntry {
+    #[serde(rename = "EventId")]
+    event_id: Option<String>,
+    #[serde(rename = "ErrorCode")]
+    error_code: Option<String>,
+    #[serde(rename = "ErrorMessage")]
+    error_message: Option<String>,
+}
+
 /// One entry of a PutEvents answer: accepted when it has an `EventId` and no `ErrorCode`.
-fn entry_outcome(result: &PutEventsResultEntry) -> EntryOutcome {
-    match (result.error_code(), result.event_id()) {
+fn entry_outcome(result: &ResultEntry) -> EntryOutcome {
+    match (result.error_code.as_deref(), result.event_id.as_deref()) {
         (None, Some(_)) => EntryOutcome::Accepted,
         (Some(code), _) => EntryOutcome::Failed {
-            error: format!("{code}: {}", result.error_message().unwrap_or("no message")),
+            error: format!(
+                "{code}: {}",
+                result.error_message.as_deref().unwrap_or("no message")
+            ),
             retryable: RETRYABLE_ENTRY_CODES.contains(&code),
         },
         (None, None) => EntryOutcome::Failed {
@@ -292,46 +335,39 @@ fn entry_outcome(result: &PutEventsResultEntry) -> EntryOutcome {
     }
 }
 
-/// A failed PutEvents call, classified: throttling, the service's failures (5xx), connection
-/// errors, timeouts and unreadable answers are retryable; the rest (access denied, an unknown
-/// bus, a refused request) would fail the same way again.
-fn call_error(e: &SdkError<PutEventsError>) -> CallError {
-    match e {
-        SdkError::ServiceError(service) => {
-            let status = service.raw().status().as_u16();
-            let code = service.err().code().unwrap_or("unknown error");
-            let message = service.err().message().unwrap_or("no message");
-            CallError {
-                error: format!("{code}: {message} (HTTP {status})"),
-                retryable: status >= 500 || status == 429 || RETRYABLE_CALL_CODES.contains(&code),
-            }
-        }
-        SdkError::DispatchFailure(failure) => CallError {
-            error: format!("could not send PutEvents: {}", DisplayErrorContext(e)),
-            // A bad endpoint URL or the like fails the same way every time.
-            retryable: !failure.is_user(),
-        },
-        SdkError::TimeoutError(_) => CallError {
-            error: format!(
-                "PutEvents timed out (outcome unknown: resent with the same event_id): {}",
-                DisplayErrorContext(e)
-            ),
-            retryable: true,
-        },
-        SdkError::ResponseError(_) => CallError {
-            error: format!(
-                "PutEvents answer unreadable (outcome unknown: resent with the same event_id): {}",
-                DisplayErrorContext(e)
-            ),
-            retryable: true,
-        },
-        _ => CallError {
-            error: format!(
-                "could not make the PutEvents call: {}",
-                DisplayErrorContext(e)
-            ),
-            retryable: false,
-        },
+/// A PutEvents call refused as a whole, classified: throttling and the service's failures
+/// (5xx, 429) are retryable; the rest (access denied, an unknown bus, a refused request) would
+/// fail the same way again. The code is the JSON protocol's: `x-amzn-errortype`, else the
+/// body's `__type` (either without its namespace before `#` or the detail after `:`).
+fn service_error(response: &AwsResponse) -> CallError {
+    #[derive(Deserialize, Default)]
+    struct ErrorBody {
+        #[serde(rename = "__type")]
+        type_: Option<String>,
+        #[serde(alias = "Message")]
+        message: Option<String>,
+    }
+    let body: ErrorBody = serde_json::from_slice(&response.body).unwrap_or_default();
+    let header = response
+        .headers
+        .iter()
+        .find(|(name, _)| name == "x-amzn-errortype")
+        .map(|(_, value)| value.clone());
+    let raw = header.or(body.type_).unwrap_or_default();
+    let code = raw.split(':').next().unwrap_or_default();
+    let code = code.rsplit('#').next().unwrap_or_default();
+    let code = if code.is_empty() {
+        "unknown error"
+    } else {
+        code
+    };
+    let status = response.status;
+    CallError {
+        error: format!(
+            "{code}: {} (HTTP {status})",
+            body.message.as_deref().unwrap_or("no message")
+        ),
+        retryable: status >= 500 || status == 429 || RETRYABLE_CALL_CODES.contains(&code),
     }
 }
 
@@ -436,7 +472,10 @@ mod tests {
 
     #[test]
     fn entry_answers_are_classified_by_eventbridges_codes() {
-        let accepted = PutEventsResultEntry::builder().event_id("id-1").build();
+        let accepted = ResultEntry {
+            event_id: Some("id-1".into()),
+            ..ResultEntry::default()
+        };
         assert_eq!(entry_outcome(&accepted), EntryOutcome::Accepted);
         for (code, retryable) in [
             ("ThrottlingException", true),
@@ -446,10 +485,11 @@ mod tests {
             ("NotAuthorizedForSourceException", false),
             ("InvalidArgument", false),
         ] {
-            let failed = PutEventsResultEntry::builder()
-                .error_code(code)
-                .error_message("why")
-                .build();
+            let failed = ResultEntry {
+                error_code: Some(code.into()),
+                error_message: Some("why".into()),
+                ..ResultEntry::default()
+            };
             assert_eq!(
                 entry_outcome(&failed),
                 EntryOutcome::Failed {
@@ -459,7 +499,7 @@ mod tests {
                 "{code}"
             );
         }
-        let neither = PutEventsResultEntry::builder().build();
+        let neither = ResultEntry::default();
         assert!(matches!(
             entry_outcome(&neither),
             EntryOutcome::Failed {
@@ -467,5 +507,82 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> AwsResponse {
+        AwsResponse {
+            status,
+            headers: headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+            body: bytes::Bytes::from(body.to_owned()),
+        }
+    }
+
+    #[test]
+    fn refused_calls_are_classified_by_code_and_status() {
+        let throttled = service_error(&answer(
+            400,
+            &[],
+            r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+        ));
+        assert_eq!(
+            throttled.error,
+            "ThrottlingException: Rate exceeded (HTTP 400)"
+        );
+        assert!(throttled.retryable);
+        let denied = service_error(&answer(
+            400,
+            &[],
+            r#"{"__type":"com.amazonaws.events#AccessDeniedException","Message":"no"}"#,
+        ));
+        assert_eq!(denied.error, "AccessDeniedException: no (HTTP 400)");
+        assert!(!denied.retryable);
+        let header = service_error(&answer(
+            404,
+            &[(
+                "x-amzn-errortype",
+                "ResourceNotFoundException:http://internal",
+            )],
+            "not json",
+        ));
+        assert_eq!(
+            header.error,
+            "ResourceNotFoundException: no message (HTTP 404)"
+        );
+        assert!(!header.retryable);
+        let unavailable = service_error(&answer(503, &[], ""));
+        assert_eq!(unavailable.error, "unknown error: no message (HTTP 503)");
+        assert!(unavailable.retryable);
+    }
+
+    #[test]
+    fn the_request_carries_every_field_and_the_time_in_seconds() {
+        let time = UNIX_EPOCH + Duration::from_millis(1_700_000_000_250);
+        let entry = Entry {
+            event_id: "e-1",
+            bus: "usage-bus",
+            source: "mozaiks.runtime",
+            detail_type: "ExecutionUsage",
+            detail: r#"{"a":1}"#,
+            time: Some(time),
+            size: 0,
+        };
+        let body: Value = serde_json::from_slice(&request_body(&[entry])).unwrap();
+        assert_eq!(
+            body,
+            json!({"Entries": [{
+                "EventBusName": "usage-bus",
+                "Source": "mozaiks.runtime",
+                "DetailType": "ExecutionUsage",
+                "Detail": "{\"a\":1}",
+                "Time": 1_700_000_000.25,
+            }]})
+        );
+        assert_eq!(
+            regional_endpoint("cn-north-1").as_str(),
+            "https://events.cn-north-1.amazonaws.com.cn/"
+        );
     }
 }

@@ -6,9 +6,9 @@
 //!   (`MOZAIKS_WORKFLOW_EVENT_BUS`).
 //! - [`sink`]: where an execution's events go: stdout lines, or EventBridge with a stdout
 //!   fallback for whatever cannot be delivered; both streams share one client and one delivery.
-//! - [`delivery`]: PutEvents batching, retries and the deadline, independent of the SDK.
-//! - [`eventbridge`]: the SDK client, built once at init from the Lambda environment.
-//! - `https`: the SDK's HTTP/1.1 client over the runtime's one TLS stack.
+//! - [`delivery`]: PutEvents batching, retries and the deadline, independent of the client.
+//! - [`eventbridge`]: the PutEvents client (JSON protocol, SigV4, the engine's HTTP client),
+//!   built once at init from the Lambda environment.
 //!
 //! Usage is informational. The runtime measures and emits it; nothing in the runtime reads it
 //! back to decide anything, and its delivery never changes an execution's result.
@@ -16,7 +16,6 @@
 pub mod delivery;
 pub mod eventbridge;
 pub mod events;
-mod https;
 pub mod sink;
 pub mod workflow_events;
 

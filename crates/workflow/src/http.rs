@@ -35,6 +35,8 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use url::Url;
 
+/// The title of the failure of every call when the client could not be built.
+pub(crate) const CLIENT_UNAVAILABLE: &str = "HTTP client unavailable";
 /// Largest response body read.
 const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 /// Most redirects followed for one call.
@@ -507,7 +509,7 @@ impl HttpClient {
             .as_ref()
             .map_err(|message| CallFailure {
                 status: 500,
-                title: "HTTP client unavailable".into(),
+                title: CLIENT_UNAVAILABLE.into(),
                 detail: message.clone(),
             })
     }

@@ -88,6 +88,7 @@
 #![warn(missing_docs)]
 
 mod agents;
+pub mod aws;
 mod duration;
 mod error;
 mod expr;
@@ -110,6 +111,7 @@ mod version;
 #[cfg(test)]
 mod tests;
 
+pub use aws::{AwsClient, AwsFailure, AwsResponse};
 pub use error::{LoadError, WorkflowError};
 pub use model::{Workflow, WorkflowId};
 pub use options::{

@@ -32,8 +32,6 @@ use super::provider::{
 use crate::http::{self, CallFailure, HttpClient, Request};
 use crate::options::{AwsCredentials, BedrockOptions};
 use crate::value::truncate;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
 use bytes::Bytes;
 use hyper::Method;
 use serde_json::{json, Map, Value};
@@ -137,20 +135,28 @@ pub(super) async fn attempt(
         )
     })?;
     let mut headers = vec![
-        ("host".to_owned(), host(&url)),
+        ("host".to_owned(), crate::aws::host_header(&url)),
         ("content-type".to_owned(), "application/json".to_owned()),
         ("accept".to_owned(), "application/json".to_owned()),
     ];
-    let signature = signature_headers(target, url.as_str(), &headers, &body, SystemTime::now())
-        .map_err(|e| {
-            final_failure(
-                "Request signing failed",
-                format!(
-                    "the request to the Bedrock model `{}` could not be signed: {e}",
-                    request.model
-                ),
-            )
-        })?;
+    let signature = crate::aws::signature_headers(
+        target.credentials,
+        target.region,
+        SIGNING_NAME,
+        ("POST", url.as_str()),
+        &headers,
+        &body,
+        SystemTime::now(),
+    )
+    .map_err(|e| {
+        final_failure(
+            "Request signing failed",
+            format!(
+                "the request to the Bedrock model `{}` could not be signed: {e}",
+                request.model
+            ),
+        )
+    })?;
     headers.extend(signature);
     let request_out = Request {
         method: Method::POST,
@@ -215,57 +221,6 @@ fn encode_segment(text: &str) -> String {
         }
     }
     encoded
-}
-
-/// The `Host` header of `url`: its host, and its port when it is not the scheme's default.
-fn host(url: &url::Url) -> String {
-    let name = url.host_str().unwrap_or_default();
-    match url.port() {
-        Some(port) => format!("{name}:{port}"),
-        None => name.to_owned(),
-    }
-}
-
-/// The SigV4 headers of a request (`authorization`, `x-amz-date`, and `x-amz-security-token`
-/// with temporary credentials), signing `headers` and the body.
-fn signature_headers(
-    target: &Target<'_>,
-    url: &str,
-    headers: &[(String, String)],
-    body: &[u8],
-    time: SystemTime,
-) -> Result<Vec<(String, String)>, String> {
-    let credentials = aws_credential_types::Credentials::new(
-        target.credentials.access_key_id.clone(),
-        target.credentials.secret_access_key.clone(),
-        target.credentials.session_token.clone(),
-        None,
-        "mozaiks-runtime",
-    );
-    let identity = credentials.into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(target.region)
-        .name(SIGNING_NAME)
-        .time(time)
-        .settings(SigningSettings::default())
-        .build()
-        .map_err(|e| e.to_string())?
-        .into();
-    let signable = SignableRequest::new(
-        "POST",
-        url,
-        headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
-        SignableBody::Bytes(body),
-    )
-    .map_err(|e| e.to_string())?;
-    let (instructions, _signature) = sign(signable, &params)
-        .map_err(|e| e.to_string())?
-        .into_parts();
-    Ok(instructions
-        .headers()
-        .map(|(name, value)| (name.to_owned(), value.to_owned()))
-        .collect())
 }
 
 /// The request body.
