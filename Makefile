@@ -16,7 +16,7 @@ export LAMBDA_RUSTFLAGS
 LAMBDA_BUILD = CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="$(LAMBDA_RUSTFLAGS)" \
   CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="$(LAMBDA_RUSTFLAGS)" $(CARGO) lambda build
 
-.PHONY: help run test build lint fmt bench events
+.PHONY: help run test build lint fmt bench events check-workflows
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -41,6 +41,9 @@ lint: ## rustfmt, clippy -D warnings, cfn-lint
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	cfn-lint template.yaml
+
+check-workflows: ## check every MozaiksAI folder under DIR (default workflows/): loads, and the fate of each file; exit 1 on any rejection
+	$(CARGO) run -q --locked -p mozaiks-workflow-cli -- check $(or $(DIR),workflows)
 
 fmt: ## format the code
 	$(CARGO) fmt --all

@@ -23,6 +23,7 @@ SYNOPSIS
     mozaiks-workflow run FILE [--input JSON|@FILE] [--resume STATE] [--save-state STATE]
                               [--timeout SECONDS]
     mozaiks-workflow translate FOLDER
+    mozaiks-workflow check DIR...
     mozaiks-workflow events [NAME]
     mozaiks-workflow --help | --version
 
@@ -60,6 +61,14 @@ COMMANDS
     translate FOLDER
         Prints the Serverless Workflow document a MozaiksAI folder becomes (JSON), before
         validation; `validate FOLDER` checks it.
+
+    check DIR...
+        For every MozaiksAI folder in DIR (DIR itself, or any directory below it holding
+        orchestrator.yaml), says whether it loads as written, and what becomes of each of
+        its files: translated, ignored by design (UI layout, Python sources), rejected (with
+        the reason), or not read (a file MozaiksAI folders do not hold). A folder that does
+        not load shows the first error, naming file, key and why. Exit status 1 when any
+        folder does not load (or none is found).
 
     events [NAME]
         Prints the JSON Schemas of the usage events the function emits (a JSON object by
@@ -110,9 +119,10 @@ fn main() -> ExitCode {
         Some("validate") => validate(&args[1..]),
         Some("run") => run(&args[1..]),
         Some("translate") => translate(&args[1..]),
+        Some("check") => check(&args[1..]),
         Some("events") => events(&args[1..]),
         Some(other) => Err(Usage(format!(
-            "unknown command `{other}`: the commands are validate, run, translate and events \
+            "unknown command `{other}`: the commands are validate, run, translate, check and events \
              (mozaiks-workflow --help)"
         ))),
     };
@@ -431,6 +441,72 @@ fn translate(args: &[String]) -> Result<ExitCode, Usage> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// The MozaiksAI folders at or below `dir`, in path order (symbolic links not followed).
+fn folders_under(dir: &Path, found: &mut Vec<PathBuf>) {
+    if mozaiksai::is_folder(dir) {
+        found.push(dir.to_path_buf());
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    dirs.sort();
+    for sub in dirs {
+        folders_under(&sub, found);
+    }
+}
+
+fn check(args: &[String]) -> Result<ExitCode, Usage> {
+    let (_, dirs) = parse_options(args, &[])?;
+    if dirs.is_empty() {
+        return Err(Usage("check needs at least one DIR".into()));
+    }
+    let mut folders = Vec::new();
+    for dir in &dirs {
+        let dir = Path::new(dir);
+        if !dir.is_dir() {
+            return Err(Usage(format!("{}: not a directory", dir.display())));
+        }
+        folders_under(dir, &mut folders);
+    }
+    let engine = EngineOptions {
+        secrets: SecretSource::Placeholders,
+        ..EngineOptions::default()
+    };
+    let mut rejected = 0;
+    for folder in &folders {
+        match Workflow::load_path(folder, &engine) {
+            Ok(workflow) => println!("{}: loads as {}", folder.display(), workflow.id()),
+            Err(e) => {
+                rejected += 1;
+                println!("{}: rejected: {e}", folder.display());
+            }
+        }
+        for (name, fate) in mozaiksai::inventory(folder) {
+            match fate {
+                Some((fate, what)) => println!("    {:<18} {name}: {what}", fate.as_str()),
+                None => println!("    {:<18} {name}", "not read"),
+            }
+        }
+    }
+    println!(
+        "{} folder(s), {} load, {} rejected",
+        folders.len(),
+        folders.len() - rejected,
+        rejected
+    );
+    Ok(if rejected == 0 && !folders.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn events(args: &[String]) -> Result<ExitCode, Usage> {

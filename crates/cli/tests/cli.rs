@@ -287,3 +287,90 @@ fn translate_prints_the_document_a_folder_becomes_and_events_its_schemas() {
     );
     assert_eq!(code(&cli(&["events", "nope"], &[])), 2);
 }
+
+#[test]
+fn check_reports_every_folder_under_a_directory_and_the_fate_of_each_file() {
+    let good = "agents:\n  - name: Greeter\n    system_message: Say hello.\n";
+    let dir = scratch(
+        "check-workflows",
+        &[
+            (
+                "apps/Hello/orchestrator.yaml",
+                "workflow_name: Hello\ninitial_agent: Greeter\nmax_turns: 2\n",
+            ),
+            ("apps/Hello/agents.yaml", good),
+            ("apps/Hello/ui_config.yaml", "layout: {}\n"),
+            ("apps/Hello/tools/__init__.py", ""),
+            ("apps/Hello/notes.txt", "mine\n"),
+            (
+                "apps/Hooked/orchestrator.yaml",
+                "workflow_name: Hooked\ninitial_agent: Greeter\n",
+            ),
+            ("apps/Hooked/agents.yaml", good),
+            (
+                "apps/Hooked/hooks.yaml",
+                "hooks:\n  - hook_type: update_agent_state\n    function: f\n",
+            ),
+            ("not-a-folder/readme.txt", "x\n"),
+        ],
+    );
+    let output = cli(&["check", dir.to_str().unwrap()], &[]);
+    let text = stdout(&output);
+    assert_eq!(code(&output), 1, "{text}{}", stderr(&output));
+    assert!(
+        text.contains("apps/Hello: loads as mozaiks/Hello@1.0.0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("translated         agents.yaml: the agents"),
+        "{text}"
+    );
+    assert!(text.contains("ignored by design  ui_config.yaml"), "{text}");
+    assert!(
+        text.contains("ignored by design  tools: the Python sources"),
+        "{text}"
+    );
+    assert!(text.contains("not read           notes.txt"), "{text}");
+    assert!(text.contains("apps/Hooked: rejected: "), "{text}");
+    assert!(
+        text.contains("hooks.yaml: /hooks: MozaiksAI hooks are Python"),
+        "{text}"
+    );
+    assert!(text.contains("rejected           hooks.yaml"), "{text}");
+    assert!(
+        text.ends_with("2 folder(s), 1 load, 1 rejected\n"),
+        "{text}"
+    );
+
+    // The bundled folder loads: exit 0.
+    let bundled = cli(&["check", "workflows"], &[]);
+    assert_eq!(code(&bundled), 0, "{}", stdout(&bundled));
+    assert!(stdout(&bundled).contains("1 folder(s), 1 load, 0 rejected"));
+    // No folder at all is not a success.
+    let empty = scratch("check-empty", &[("x.txt", "")]);
+    assert_eq!(code(&cli(&["check", empty.to_str().unwrap()], &[])), 1);
+}
+
+#[test]
+fn the_readme_lists_the_fate_of_every_entry_of_a_folder_as_the_importer_has_it() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let rows: Vec<(String, String)> = readme
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split(" | ").collect();
+            let name = cells.first()?.strip_prefix("| `")?.strip_suffix('`')?;
+            let fate = *cells.get(1)?;
+            ["translated", "ignored by design", "rejected"]
+                .contains(&fate)
+                .then(|| (name.to_owned(), fate.to_owned()))
+        })
+        .collect();
+    let table: Vec<(String, String)> = mozaiks_workflow::mozaiksai::ENTRIES
+        .iter()
+        .map(|(name, fate, _)| ((*name).to_owned(), fate.as_str().to_owned()))
+        .collect();
+    assert_eq!(
+        rows, table,
+        "README.md's MozaiksAI table and mozaiksai::ENTRIES differ"
+    );
+}

@@ -69,6 +69,78 @@ const TASK: &str = "conversation";
 
 type Error = LoadError;
 
+/// What this runtime does with an entry of a MozaiksAI folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// Read and translated (its keys each translated, accepted as MozaiksAI reads them, or
+    /// refused at init naming the key and why).
+    Translated,
+    /// Known, and without meaning on this runtime (UI layout, Python sources): not read.
+    Ignored,
+    /// Refused at init when it holds anything, with the reason.
+    Rejected,
+}
+
+impl Fate {
+    /// `translated`, `ignored` or `rejected`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fate::Translated => "translated",
+            Fate::Ignored => "ignored by design",
+            Fate::Rejected => "rejected",
+        }
+    }
+}
+
+/// Every file and directory a MozaiksAI folder may hold, its fate here, and what becomes of
+/// it. The README's MozaiksAI table lists the same entries (a test keeps the two equal).
+pub const ENTRIES: &[(&str, Fate, &str)] = &[
+    ("orchestrator.yaml", Fate::Translated, "the document (name, namespace, version, summary) and the `call: agents` task's `initial_agent`, `initial_message`, `max_turns`; routing pattern and startup mode checked"),
+    ("agents.yaml", Fate::Translated, "the agents: name, instructions (`prompt_sections` or `system_message`), model, `max_consecutive_auto_reply`, description"),
+    ("transition_graph.yaml", Fate::Translated, "`transition_rules` → the agents' handoffs (conditions in jq, after-turn handoffs, waits for the user)"),
+    ("handoffs.yaml", Fate::Translated, "`handoff_rules` (the earlier routing file) → the same handoffs"),
+    ("context_variables.yaml", Fate::Translated, "variables and defaults → the task's `context`; `agents:` exposures → the agents' `context_variables`; `agent_text` triggers → `context_triggers`; a resume's `context` → `reply_context`"),
+    ("structured_outputs.yaml", Fate::Translated, "`models` and `registry` → the agents' `output_schema` (JSON Schema)"),
+    ("tools.yaml", Fate::Translated, "each tool → the agent's tool bound to the same-named DSL function of functions.yaml; a tool without one is refused naming it"),
+    (FUNCTIONS, Fate::Translated, "this runtime's own companion file: `functions: { <tool>: <DSL task> }` → `use.functions`"),
+    ("hooks.yaml", Fate::Rejected, "hooks are Python functions (an empty `hooks` list is accepted)"),
+    ("middleware.yaml", Fate::Rejected, "prompt middleware are Python functions (an empty list is accepted)"),
+    ("extended_orchestration", Fate::Rejected, "task batches and fan-outs to child workflows run in MozaiksAI's own orchestrator"),
+    ("_pack", Fate::Rejected, "nested chats and child workflows run in MozaiksAI's own orchestrator"),
+    ("a2a.yaml", Fate::Rejected, "remote A2A agents: call one with a `call: a2a` task instead"),
+    ("ui_config.yaml", Fate::Ignored, "the chat UI's layout"),
+    ("tools", Fate::Ignored, "the Python sources of tools.yaml's tools, which this binary cannot run"),
+    ("smoke_responses.json", Fate::Ignored, "scripted replies for MozaiksAI's smoke runs (test data)"),
+    ("__init__.py", Fate::Ignored, "a Python package marker"),
+    ("__pycache__", Fate::Ignored, "Python's bytecode cache"),
+    ("README.md", Fate::Ignored, "documentation"),
+];
+
+/// The entries of folder `dir`, each with its fate and meaning: `None` for an entry the
+/// table does not know (not read by the runtime; listed so that nothing goes unmentioned).
+/// In name order.
+pub fn inventory(dir: &Path) -> Vec<(String, Option<(Fate, &'static str)>)> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            let fate = ENTRIES
+                .iter()
+                .find(|(entry, _, _)| *entry == name)
+                .map(|(_, fate, what)| (*fate, *what));
+            (name, fate)
+        })
+        .collect()
+}
+
 /// Whether `dir` is a MozaiksAI folder (holds `orchestrator.yaml`).
 pub fn is_folder(dir: &Path) -> bool {
     std::fs::metadata(dir.join(MARKER)).is_ok_and(|m| m.is_file())
