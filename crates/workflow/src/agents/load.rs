@@ -2,10 +2,10 @@
 //! JSON pointer of the offending place.
 
 use super::{
-    Agent, AgentsCall, Condition, ModelSpec, ProviderKind, Target, Tool, ToolSpec, Transfer,
+    Agent, AgentsCall, Condition, ModelSpec, ProviderKind, Target, Tool, ToolSpec, Transfer, UiTool,
 };
 use crate::agents::ContextTrigger;
-use crate::expr::{Position, Scope};
+use crate::expr::{Position, Scope, Template};
 use crate::load::{check_fields, child, describe, map, required, required_str, Invalid, Loader};
 use crate::schema::Schema;
 use serde_json::{json, Map, Value};
@@ -94,10 +94,26 @@ impl Loader<'_> {
             None => Vec::new(),
             Some(value) => self.handoffs(value, &child(pointer, "handoffs"), &names, scope)?,
         };
+        // A handoff to the user, or a UI tool that waits for the user's answer, can end the
+        // run `waiting`.
+        let ui_waits = with
+            .get("agents")
+            .and_then(Value::as_array)
+            .and_then(|agents| {
+                agents.iter().enumerate().find_map(|(i, agent)| {
+                    let tools = agent.get("ui_tools")?.as_array()?;
+                    let j = tools
+                        .iter()
+                        .position(|t| t.get("wait") != Some(&Value::Bool(false)))?;
+                    let at = child(&child(pointer, "agents"), &i.to_string());
+                    Some(child(&child(&at, "ui_tools"), &j.to_string()))
+                })
+            });
         let to_user = handoffs
             .iter()
             .find(|h| h.targets_user())
-            .map(|h| h.pointer.clone());
+            .map(|h| h.pointer.clone())
+            .or(ui_waits);
         let mut by_agent: Vec<Vec<Handoff>> = items.iter().map(|_| Vec::new()).collect();
         for handoff in handoffs {
             if let Some(mine) = by_agent.get_mut(handoff.from) {
@@ -107,7 +123,7 @@ impl Loader<'_> {
         let mut agents = Vec::with_capacity(items.len());
         for (index, (item, mine)) in items.iter().zip(by_agent).enumerate() {
             let at = child(&agents_at, &index.to_string());
-            agents.push(self.agent(item, &at, mine)?);
+            agents.push(self.agent(item, &at, mine, scope)?);
         }
         let initial_agent = match with.get("initial_agent") {
             None => 0,
@@ -368,6 +384,7 @@ impl Loader<'_> {
         value: &Value,
         pointer: &str,
         handoffs: Vec<Handoff>,
+        scope: &Scope,
     ) -> Result<Agent, Invalid> {
         let fields = map(value, pointer, "an agent")?;
         check_fields(
@@ -384,6 +401,7 @@ impl Loader<'_> {
                 "max_consecutive_auto_reply",
                 "description",
                 "context_variables",
+                "ui_tools",
             ],
         )?;
         let name = required_str(fields, pointer, "name", "Triage")?.to_owned();
@@ -447,6 +465,28 @@ impl Loader<'_> {
                     ));
                 }
                 tools.push(tool);
+                tool_specs.push(spec);
+            }
+        }
+        let mut ui_tools = Vec::new();
+        if let Some(value) = fields.get("ui_tools") {
+            let at = child(pointer, "ui_tools");
+            let Value::Array(items) = value else {
+                return Err(Invalid::new(
+                    &at,
+                    format!("`ui_tools` must be a list; found {}", describe(value)),
+                ));
+            };
+            for (i, item) in items.iter().enumerate() {
+                let item_at = child(&at, &i.to_string());
+                let (tool, spec) = self.ui_tool(item, &item_at, scope)?;
+                if tool_specs.iter().any(|t: &ToolSpec| t.name == tool.name) {
+                    return Err(Invalid::new(
+                        &item_at,
+                        format!("tool `{}` is listed twice", tool.name),
+                    ));
+                }
+                ui_tools.push(tool);
                 tool_specs.push(spec);
             }
         }
@@ -554,6 +594,7 @@ impl Loader<'_> {
             output_schema,
             max_consecutive_auto_reply,
             tool_specs: tool_specs.into_boxed_slice(),
+            ui_tools: ui_tools.into_boxed_slice(),
         })
     }
 
@@ -859,4 +900,153 @@ fn positive(value: &Value, pointer: &str, field: &str) -> Result<u64, Invalid> {
             ),
         )
     })
+}
+
+impl Loader<'_> {
+    /// One `ui_tools` entry, and how the model is offered it.
+    fn ui_tool(
+        &self,
+        value: &Value,
+        pointer: &str,
+        scope: &Scope,
+    ) -> Result<(UiTool, ToolSpec), Invalid> {
+        let fields = map(value, pointer, "a UI tool")?;
+        check_fields(
+            fields,
+            pointer,
+            "a UI tool",
+            &[
+                "name",
+                "description",
+                "component",
+                "mode",
+                "payload_schema",
+                "actions",
+                "wait",
+                "context",
+            ],
+        )?;
+        let name = required_str(fields, pointer, "name", "request_approval")?.to_owned();
+        let valid = (1..=64).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !valid {
+            return Err(Invalid::new(
+                &child(pointer, "name"),
+                format!(
+                    "UI tool `{name}`: tool names are 1 to 64 ASCII letters, digits, `_` and `-`"
+                ),
+            ));
+        }
+        let component = required_str(fields, pointer, "component", "ApprovalCard")?.to_owned();
+        let text = |key: &str| match fields.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text.clone())),
+            Some(other) => Err(Invalid::new(
+                &child(pointer, key),
+                format!("`{key}` must be a string; found {}", describe(other)),
+            )),
+        };
+        let mode = text("mode")?.unwrap_or_else(|| "inline".to_owned());
+        let description = text("description")?
+            .unwrap_or_else(|| format!("Ask the user through the chat UI ({component})."));
+        let wait = match fields.get("wait") {
+            None | Some(Value::Null) => true,
+            Some(Value::Bool(wait)) => *wait,
+            Some(other) => {
+                return Err(Invalid::new(
+                    &child(pointer, "wait"),
+                    format!("`wait` must be true or false; found {}", describe(other)),
+                ))
+            }
+        };
+        let schema = |document: Option<&Value>, at: &str| -> Result<Option<Schema>, Invalid> {
+            match document {
+                None | Some(Value::Null) => Ok(None),
+                Some(document @ Value::Object(_)) => {
+                    Ok(Some(Schema::compile_document(document, at)?))
+                }
+                Some(other) => Err(Invalid::new(
+                    at,
+                    format!(
+                        "a JSON Schema (a map) is expected; found {}",
+                        describe(other)
+                    ),
+                )),
+            }
+        };
+        let payload_at = child(pointer, "payload_schema");
+        let payload = schema(fields.get("payload_schema"), &payload_at)?;
+        let parameters = match fields.get("payload_schema") {
+            Some(document @ Value::Object(_)) => document.clone(),
+            _ => json!({ "type": "object" }),
+        };
+        let mut actions = Vec::new();
+        match fields.get("actions") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    let at = child(&child(pointer, "actions"), &i.to_string());
+                    let action = map(item, &at, "an action")?;
+                    let id = required_str(action, &at, "id", "approve")?;
+                    if actions
+                        .iter()
+                        .any(|(a, _): &(Value, Option<Schema>)| a["id"] == id)
+                    {
+                        return Err(Invalid::new(
+                            &child(&at, "id"),
+                            format!("action `{id}` is listed twice"),
+                        ));
+                    }
+                    let answer = schema(action.get("schema"), &child(&at, "schema"))?;
+                    actions.push((item.clone(), answer));
+                }
+            }
+            Some(other) => {
+                return Err(Invalid::new(
+                    &child(pointer, "actions"),
+                    format!(
+                        "`actions` must be a list of {{ id, schema?, … }}; found {}",
+                        describe(other)
+                    ),
+                ))
+            }
+        }
+        let context = match fields.get("context") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(code)) => Some(Template::Expr(self.expr(
+            code,
+            Position::TaskDefinition,
+            scope,
+            &child(pointer, "context"),
+        )?)),
+        Some(other) => {
+            return Err(Invalid::new(
+                &child(pointer, "context"),
+                format!(
+                    "`context` must be a runtime expression producing an object from the user's answer, such as `${{ {{approved: .approved}} }}`; found {}",
+                    describe(other)
+                ),
+            ))
+        }
+    };
+        let spec = ToolSpec {
+            name: name.clone(),
+            description,
+            parameters,
+        };
+        Ok((
+            UiTool {
+                name,
+                component,
+                mode,
+                payload,
+                actions,
+                wait,
+                context,
+            },
+            spec,
+        ))
+    }
 }

@@ -15,6 +15,11 @@
 //!           max_consecutive_auto_reply: 3
 //!           context_variables: [ tier ]        # (mozaiks) its system message ends with the
 //!                                              # current `TIER: <value>`, each model call
+//!           ui_tools:                          # (mozaiks) answered by the user in the chat UI
+//!             - { name: approve, component: ApprovalCard, mode: inline,
+//!                 payload_schema: { type: object }, wait: true,
+//!                 actions: [ { id: approve, label: Approve, schema: { type: object } } ],
+//!                 context: '${ {approved: (.action == "approve")} }' } # sets context variables
 //!       handoffs:
 //!         - { from: Triage, to: Orders, description: the customer asks about an order }
 //!         - { from: Orders, to: Triage, when: '${ .context.escalate }' }
@@ -53,6 +58,15 @@
 //!    function whose output is an object with a `context_variables` object merges it into the
 //!    context variables (the model sees the rest). A transfer tool hands off once the turn's
 //!    tool calls are answered (the first transfer wins);
+//!    A UI tool's arguments are checked against its `payload_schema` (a mismatch goes back to
+//!    the model as the tool's result); a `wait: false` one is recorded in the output's
+//!    `ui_surfaces` and answered `{"result": "shown to the user"}`; a waiting one ends the run
+//!    `waiting` once the turn's other tool calls are answered, with `input_request`
+//!    (`{tool, tool_call_id, agent, component, mode, payload, actions}`) in the output. The
+//!    resume's input carries the answer as `ui_response` (an object; with `actions`, its
+//!    `action` names one of their ids and it matches that action's `schema`); it becomes the
+//!    tool's result and the same agent goes on. A resume without a valid answer faults with a
+//!    `validation` error and changes nothing (the caller still holds the continuation);
 //! 5. the `scope: post` conditions (the default) are checked; the first that holds hands off;
 //! 6. otherwise, after tool calls the same agent goes on — unless it has made
 //!    `max_consecutive_auto_reply` consecutive replies, when its `after_work` applies; after a
@@ -178,8 +192,32 @@ pub(crate) struct Agent {
     pub(crate) output_schema: Option<(Value, Schema)>,
     /// `max_consecutive_auto_reply`.
     pub(crate) max_consecutive_auto_reply: Option<u64>,
-    /// The tools as offered to the model: the functions, then the transfers.
+    /// The tools as offered to the model: the functions, the UI tools, then the transfers.
     pub(crate) tool_specs: Box<[ToolSpec]>,
+    /// `ui_tools`: tools the user answers in the chat UI (or, without `wait`, that show
+    /// something there).
+    pub(crate) ui_tools: Box<[UiTool]>,
+}
+
+/// A UI tool: the model's call is a request to the chat UI, not a function run.
+pub(crate) struct UiTool {
+    /// The tool's name.
+    pub(crate) name: String,
+    /// `component`: what the chat UI renders.
+    pub(crate) component: String,
+    /// `mode` (`inline` by default, `artifact`, …: the chat UI's).
+    pub(crate) mode: String,
+    /// `payload_schema`: the call's arguments, checked before anything reaches the UI.
+    pub(crate) payload: Option<Schema>,
+    /// `actions`: what the user may answer, each `{id, …}` as declared (sent to the UI) and
+    /// the schema of its answer.
+    pub(crate) actions: Vec<(Value, Option<Schema>)>,
+    /// `wait` (default `true`): the run waits for the user's answer, which becomes the tool's
+    /// result; `false`: display only, the tool's result says it was shown.
+    pub(crate) wait: bool,
+    /// `context` (mozaiks `ui_response` triggers): evaluated on the user's answer (as `.`), an
+    /// object of context variables set over the conversation's.
+    pub(crate) context: Option<Template>,
 }
 
 /// A function an agent may call.

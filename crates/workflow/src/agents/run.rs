@@ -50,6 +50,11 @@ impl<'r> Runner<'r> {
         };
         let mut conversation = match resume {
             None => self.open(call, place)?,
+            Some(resume) if resume.conversation.input_request.is_some() => {
+                let mut conversation = resume.conversation.clone();
+                self.ui_answer(call, &mut conversation, &resume.reply, place)?;
+                conversation
+            }
             Some(resume) => {
                 let mut conversation = resume.conversation.clone();
                 let (template, field) = match &call.reply_message {
@@ -108,6 +113,20 @@ impl<'r> Runner<'r> {
             silent_handoffs = 0;
             let mut transfer = None;
             for tool_call in &tool_calls {
+                if let Some(ui) = agent
+                    .ui_tools
+                    .iter()
+                    .find(|t| t.name == tool_call.function.name)
+                {
+                    if let Some(content) = ui_call(ui, agent, tool_call, &mut conversation) {
+                        conversation.messages.push(Message::Tool {
+                            tool_call_id: tool_call.id.clone(),
+                            name: tool_call.function.name.clone(),
+                            content,
+                        });
+                    }
+                    continue;
+                }
                 let (content, target) = self
                     .tool_call(call, agent, tool_call, &mut conversation, place)
                     .await?;
@@ -121,6 +140,11 @@ impl<'r> Runner<'r> {
                 });
             }
             self.triggers(call, &mut conversation, place)?;
+            if conversation.input_request.is_some() {
+                // A UI tool waits for the user's answer: the run waits, whatever else the
+                // turn asked for.
+                self.hand_off(call, Target::User, &mut conversation, &mut current, place)?;
+            }
             let next = match transfer {
                 Some(target) => Some(target),
                 None => match self.condition(&agent.post, &conversation, place)? {
@@ -139,6 +163,77 @@ impl<'r> Runner<'r> {
             }
         }
         Ok(from_json(conversation.output()))
+    }
+
+    /// The user's answer to the UI tool the conversation waits on (the resume input's
+    /// `ui_response`), checked, as that tool's result.
+    fn ui_answer(
+        &self,
+        call: &AgentsCall,
+        conversation: &mut Conversation,
+        reply: &Val,
+        place: Place<'_>,
+    ) -> Result<(), Stop> {
+        let request = conversation.input_request.take().unwrap_or_default();
+        let tool_name = request["tool"].as_str().unwrap_or_default().to_owned();
+        let invalid = |message: String| {
+            Stop::Fault(WorkflowError::validation(
+                place.instance,
+                format!("the run waits for the user's answer to UI tool `{tool_name}`: {message}"),
+            ))
+        };
+        let tool = request["agent"]
+            .as_str()
+            .and_then(|agent| call.agent(agent))
+            .and_then(|index| call.agents.get(index))
+            .and_then(|agent| agent.ui_tools.iter().find(|t| t.name == tool_name))
+            .ok_or_else(|| invalid("the tool is no longer declared".into()))?;
+        let answer = to_json(reply)
+            .ok()
+            .and_then(|input| input.get("ui_response").cloned());
+        let Some(answer @ Value::Object(_)) = answer else {
+            return Err(invalid(
+                "resume with the answer as `ui_response` (an object) in the input".into(),
+            ));
+        };
+        if !tool.actions.is_empty() {
+            let chosen = answer["action"].as_str().unwrap_or_default();
+            let Some((_, schema)) = tool.actions.iter().find(|(a, _)| a["id"] == chosen) else {
+                let ids: Vec<&str> = tool
+                    .actions
+                    .iter()
+                    .filter_map(|(a, _)| a["id"].as_str())
+                    .collect();
+                return Err(invalid(format!(
+                    "`ui_response.action` must be one of {}",
+                    ids.join(", ")
+                )));
+            };
+            if let Some(schema) = schema {
+                schema.validate(&answer).map_err(|message| {
+                    invalid(format!(
+                        "the answer does not match action `{chosen}`'s schema: {message}"
+                    ))
+                })?;
+            }
+        }
+        // What the answer sets (mozaiks `ui_response` triggers), before the agent sees it.
+        let updates = self.context_object(
+            tool.context.as_ref(),
+            "the UI tool's `context`",
+            &from_json(answer.clone()),
+            place,
+        )?;
+        conversation.context_variables.extend(updates);
+        conversation.messages.push(Message::Tool {
+            tool_call_id: request["tool_call_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            name: tool_name,
+            content: answer.to_string(),
+        });
+        Ok(())
     }
 
     /// Sets the context variables whose `context_triggers` now hold.
@@ -242,6 +337,8 @@ impl<'r> Runner<'r> {
             structured_outputs: Map::new(),
             turns: 0,
             consecutive: 0,
+            input_request: None,
+            ui_surfaces: Vec::new(),
         })
     }
 
@@ -622,6 +719,48 @@ impl<'r> Runner<'r> {
         }
         Ok((output.to_string(), None))
     }
+}
+
+/// A call of UI tool `ui`: the tool message to answer it with now, or `None` when the run is
+/// to wait for the user's answer (recorded as the conversation's `input_request`).
+fn ui_call(
+    ui: &super::UiTool,
+    agent: &Agent,
+    tool_call: &ToolCall,
+    conversation: &mut Conversation,
+) -> Option<String> {
+    let refuse = |message: String| {
+        Some(json!({ "error": { "title": "Invalid UI tool call", "detail": message } }).to_string())
+    };
+    let payload: Value = match serde_json::from_str(&tool_call.function.arguments) {
+        Ok(payload) => payload,
+        Err(e) => return refuse(format!("the arguments are not JSON: {e}")),
+    };
+    if let Some(schema) = &ui.payload {
+        if let Err(message) = schema.validate(&payload) {
+            return refuse(format!(
+                "the arguments do not match the tool's payload schema: {message}"
+            ));
+        }
+    }
+    let mut request = json!({
+        "tool": ui.name,
+        "agent": agent.name,
+        "component": ui.component,
+        "mode": ui.mode,
+        "payload": payload,
+    });
+    if !ui.wait {
+        conversation.ui_surfaces.push(request);
+        return Some(json!({ "result": "shown to the user" }).to_string());
+    }
+    if conversation.input_request.is_some() {
+        return refuse("one UI interaction at a time: this call was not shown; call it again after the user answers the first".into());
+    }
+    request["tool_call_id"] = json!(tool_call.id);
+    request["actions"] = Value::Array(ui.actions.iter().map(|(a, _)| a.clone()).collect());
+    conversation.input_request = Some(request);
+    None
 }
 
 /// A tool's failure as the model sees it: `{"error": <the DSL error>}`.

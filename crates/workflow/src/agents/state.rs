@@ -51,6 +51,12 @@ pub(crate) struct Conversation {
     pub(crate) turns: u64,
     /// Consecutive replies of the current agent, for `max_consecutive_auto_reply`.
     pub(crate) consecutive: u64,
+    /// The UI tool call the run waits on: the output's `input_request`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) input_request: Option<Value>,
+    /// What display-only UI tools showed, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) ui_surfaces: Vec<Value>,
 }
 
 impl Conversation {
@@ -66,12 +72,19 @@ impl Conversation {
                 _ => None,
             })
             .unwrap_or(&self.agent);
-        json!({
+        let mut output = json!({
             "messages": self.messages,
             "last_agent": last_agent,
             "context": self.context_variables,
             "structured_outputs": self.structured_outputs,
-        })
+        });
+        if let Some(request) = &self.input_request {
+            output["input_request"] = request.clone();
+        }
+        if !self.ui_surfaces.is_empty() {
+            output["ui_surfaces"] = Value::Array(self.ui_surfaces.clone());
+        }
+        output
     }
 }
 

@@ -19,21 +19,23 @@
 //! | `transition_graph.yaml` `transition_rules` (the current format) | `handoffs`: each speaker's `condition` rules in order (`context_equals` → `when: <variable> == <condition_value>`, `context_expression` → the expression in jq), then its first `after_turn` as `after_work`; no rule that holds ends the run (`terminate`), a rule to `user` (or `user_proxy`, any case) makes it wait; `TerminateTarget` needs `target_agent: terminate`; `tool_called` and model-decided conditions are rejected with the reason; both routing files in one folder are an error |
 //! | rules with `source_agent: user` | apply right after the user replies: for every agent that hands the conversation to the user, an expression rule becomes `{from: <agent>, to, when: <last message is the user's> and <condition>, scope: pre}`, a `string_llm` rule `{from: <agent>, to, description}`, an `after_work` rule `{from: <agent>, to, when: <last message is the user's>, scope: pre}` |
 //! | `context_variables.yaml` `definitions` | `context: ${ <defaults> + (.context // {}) }`: each variable's `source.default` (or `default`), under the caller's `.context`; on a resume, `reply_context` sets the defined variables the new input's `context` names, over the conversation's (undefined keys dropped, as MozaiksAI merges a resume's context). Sources the runtime does not read (`config` env vars, `data_reference`, `data_entity`, `computed`, `external`, `file`) take their default: the caller passes the real value in `.context` |
-//! | `state` variables with `agent_text` `triggers` | in conditions, `${x}` is `true` once the trigger's agent said a matching message (`equals` after trimming / `contains` / `regex`, case-insensitive, as MozaiksAI matches), else `.context.x`; and a `context_triggers` entry sets `x` to `true` in the conversation's context then (what the exposure, `$context` and the output show) |
+//! | `state` variables with `agent_text` (or `user_text`) `triggers` | in conditions, `${x}` is `true` once the trigger's agent (or the user) said a matching message (`equals` after trimming / `contains` / `regex`, case-insensitive, as MozaiksAI matches), else `.context.x`; and a `context_triggers` entry sets `x` to `true` in the conversation's context then (what the exposure, `$context` and the output show) |
+//! | `ui_response` `triggers` (`tool`, `response_key`) | the UI tool's `context`: when the user answers, `x` takes the answer's `response_key` (the key itself, else a dotted path; no key: the whole answer; absent: unchanged), before the agent sees the answer |
 //! | `context_variables.yaml` `agents` (`{ Agent: { variables: [..] } }` or a list of `{ agent, variables }`) | each listed agent's `context_variables`: its system message ends, after a blank line, with `NAME: value` for each (upper-cased name; `None`, `true`/`false`, strings as they are, other values JSON), rendered for every model call from the conversation's context; agents agents.yaml does not define are skipped and an undefined variable renders `None`, as MozaiksAI does |
 //! | `structured_outputs.yaml` `models`, `registry` | each registered agent's `output_schema` (see [`outputs`]) |
 //! | `tools.yaml` `tools` | each tool (`function`) binds to the DSL function of the same name in `functions.yaml` (`functions: { <name>: <DSL task> }`, copied to `use.functions`) and is added to its `agent`'s `tools`; its `description` becomes the function's `metadata.description` unless that is set |
+//! | `tool_type: UI_Tool` / `UI_Surface` without a DSL function (`ui: { component, mode }`, `ui_contract: { payload_schema, actions_schema }`) | the agent's `ui_tools`: a `UI_Tool` call ends the run `waiting` with an `input_request`, and the resume's `ui_response` (checked against the chosen action's `payload_schema`) is the tool's result; a `UI_Surface` is shown (the output's `ui_surfaces`) without waiting. `auto_tool_call` (or the older `auto_invoke`; on by default for UI tools) is the model calling the tool, as here, unless the agent has a structured output (then MozaiksAI calls the tool itself with it: rejected) |
 //!
 //! Not translatable, so rejected naming the file and place: Python tools without a DSL
 //! function, `lifecycle_tools`, `hooks.yaml` hooks, `middleware.yaml` prompt middleware (all
 //! Python), `extended_orchestration/` and `_pack/` (task batches, child workflows) and
-//! `a2a.yaml` (remote agents), tools invoked automatically with a
-//! structured output (`auto_invoke: true`, the default of `UI_Tool`; `auto_tool_mode: true`),
-//! `ui_response` triggers and `transitions` of state variables (they need MozaiksAI's UI or
-//! its Python runtime), handoff targets other than agents, `user` and `terminate`, conditions
+//! `a2a.yaml` (remote agents), tools invoked automatically with an agent's
+//! structured output (`auto_tool_call`/`auto_invoke` on an agent with one; `auto_tool_mode: true`),
+//! `transitions` of state variables (MozaiksAI's Python runtime drives them), handoff targets
+//! other than agents, `user` and `terminate`, conditions
 //! outside the mini-language of [`condition`], `runtime_extensions` (Python plug-ins), AG2's
 //! built-in tools turned on (`sandbox_shell`, `web_search`, `web_fetch`, `duck_search`,
-//! `image_generation`, `multimodal_inputs_enabled`), `auto_tool_call: true`. Accepted and not used:
+//! `image_generation`, `multimodal_inputs_enabled`). Accepted and not used:
 //! `entry_point`, `triggers` (how a host starts the workflow: the control plane's here),
 //! `inputs`/`outputs`/`metadata` (descriptive), agents' `human_input_mode` (MozaiksAI ignores
 //! it too) and those built-in tools turned off; an agent's `description` is passed on, and
@@ -99,9 +101,9 @@ pub const ENTRIES: &[(&str, Fate, &str)] = &[
     ("agents.yaml", Fate::Translated, "the agents: name, instructions (`prompt_sections` or `system_message`), model, `max_consecutive_auto_reply`, description"),
     ("transition_graph.yaml", Fate::Translated, "`transition_rules` → the agents' handoffs (conditions in jq, after-turn handoffs, waits for the user)"),
     ("handoffs.yaml", Fate::Translated, "`handoff_rules` (the earlier routing file) → the same handoffs"),
-    ("context_variables.yaml", Fate::Translated, "variables and defaults → the task's `context`; `agents:` exposures → the agents' `context_variables`; `agent_text` triggers → `context_triggers`; a resume's `context` → `reply_context`"),
+    ("context_variables.yaml", Fate::Translated, "variables and defaults → the task's `context`; `agents:` exposures → the agents' `context_variables`; `agent_text`/`user_text` triggers → `context_triggers`; `ui_response` triggers → the UI tool's `context`; a resume's `context` → `reply_context`"),
     ("structured_outputs.yaml", Fate::Translated, "`models` and `registry` → the agents' `output_schema` (JSON Schema)"),
-    ("tools.yaml", Fate::Translated, "each tool → the agent's tool bound to the same-named DSL function of functions.yaml; a tool without one is refused naming it"),
+    ("tools.yaml", Fate::Translated, "each tool → the agent's tool bound to the same-named DSL function of functions.yaml; a UI_Tool / UI_Surface without one → the agent's UI tool (the run waits for the user's answer, or shows a surface); another tool without one is refused naming it"),
     (FUNCTIONS, Fate::Translated, "this runtime's own companion file: `functions: { <tool>: <DSL task> }` → `use.functions`"),
     ("hooks.yaml", Fate::Rejected, "hooks are Python functions (an empty `hooks` list is accepted)"),
     ("middleware.yaml", Fate::Rejected, "prompt middleware are Python functions (an empty list is accepted)"),
@@ -379,6 +381,7 @@ pub fn translate(dir: &Path) -> Result<Value, Error> {
         Some((path, doc)) => bind_tools(&Place { file: &path }, &doc, functions, &mut agents, dir)?,
         None => functions,
     };
+    attach_ui_triggers(dir, &variables.ui_triggers, &mut agents)?;
 
     if let Some((path, doc)) = read(dir, "hooks.yaml")? {
         let place = Place { file: &path };
@@ -896,7 +899,9 @@ fn model(at: &Place<'_>, llm: &Value, pointer: &str) -> Result<Value, Error> {
 /// A derived variable's `agent_text` trigger: the agent and how its message matches.
 #[derive(Debug, Clone)]
 struct Trigger {
-    agent: String,
+    /// The agent whose message sets the variable (`agent_text`); `None`: the user's reply
+    /// (`user_text`).
+    agent: Option<String>,
     equals: Option<String>,
     contains: Option<String>,
     regex: Option<String>,
@@ -992,6 +997,8 @@ struct ContextVariables {
     exposures: BTreeMap<String, Vec<String>>,
     /// Every variable `definitions` defines.
     defined: Vec<String>,
+    /// `ui_response` triggers, in the order written.
+    ui_triggers: Vec<UiTrigger>,
 }
 
 impl ContextVariables {
@@ -1068,9 +1075,13 @@ impl ContextVariables {
                 if let Some(triggers) = source.get("triggers").filter(|t| !t.is_null()) {
                     let tpointer = format!("{spointer}/triggers");
                     for (i, trigger) in at.list(triggers, &tpointer)?.iter().enumerate() {
-                        let trigger =
-                            read_trigger(at, trigger, &format!("{tpointer}/{i}"), &name, agents)?;
-                        out.triggers.entry(name.clone()).or_default().push(trigger);
+                        match read_trigger(at, trigger, &format!("{tpointer}/{i}"), &name, agents)?
+                        {
+                            ReadTrigger::Text(trigger) => {
+                                out.triggers.entry(name.clone()).or_default().push(trigger);
+                            }
+                            ReadTrigger::Ui(trigger) => out.ui_triggers.push(trigger),
+                        }
                     }
                 }
             }
@@ -1142,12 +1153,65 @@ impl Trigger {
         if let Some(regex) = &self.regex {
             tests.push(format!("(.content | test({}; \"i\"))", json_string(regex)));
         }
+        let speaker = match &self.agent {
+            Some(agent) => format!(".role == \"assistant\" and .name == {}", json_string(agent)),
+            None => ".role == \"user\"".to_owned(),
+        };
         format!(
-            "(.role == \"assistant\" and .name == {} and (.content | type) == \"string\" and ({}))",
-            json_string(&self.agent),
+            "({speaker} and (.content | type) == \"string\" and ({}))",
             tests.join(" or ")
         )
     }
+}
+
+/// A trigger as read: on a message's text, or on a UI tool's answer.
+enum ReadTrigger {
+    Text(Trigger),
+    Ui(UiTrigger),
+}
+
+/// A `ui_response` trigger: when the user answers UI tool `tool`, the variable takes the
+/// answer's `response_key` (a key, or a dotted path; none: the whole answer), unless absent.
+#[derive(Debug)]
+struct UiTrigger {
+    variable: String,
+    tool: String,
+    response_key: Option<String>,
+    /// Where it is written in context_variables.yaml.
+    pointer: String,
+}
+
+impl UiTrigger {
+    /// The jq that looks the value up in the answer (an object): the key as is first, then
+    /// as a dotted path, as MozaiksAI resolves it; `null` when absent.
+    fn lookup(&self) -> String {
+        match &self.response_key {
+            None => ".".to_owned(),
+            Some(key) => {
+                let parts: Vec<&str> = key.split('.').filter(|p| !p.is_empty()).collect();
+                let path = serde_json::to_string(&parts).unwrap_or_default();
+                format!(
+                    "(if has({key}) then .[{key}] else (try getpath({path}) catch null) end)",
+                    key = json_string(key)
+                )
+            }
+        }
+    }
+}
+
+/// The `context` expression of a UI tool: the variables its answer sets.
+fn ui_context(triggers: &[&UiTrigger]) -> String {
+    let parts: Vec<String> = triggers
+        .iter()
+        .map(|t| {
+            format!(
+                "({} as $v | if $v == null then {{}} else {{{}: $v}} end)",
+                t.lookup(),
+                json_string(&t.variable)
+            )
+        })
+        .collect();
+    format!("${{ [{}] | add }}", parts.join(", "))
 }
 
 fn read_trigger(
@@ -1156,7 +1220,7 @@ fn read_trigger(
     pointer: &str,
     variable: &str,
     agents: &[String],
-) -> Result<Trigger, Error> {
+) -> Result<ReadTrigger, Error> {
     let map = at.object(value, pointer)?;
     at.known(
         map,
@@ -1171,33 +1235,47 @@ fn read_trigger(
         ],
     )?;
     let kind = at.string(map, pointer, "type")?;
-    if kind != "agent_text" {
-        return Err(at.error(
-            &format!("{pointer}/type"),
-            format!("{variable}: a `{kind}` trigger cannot be translated (ui_response needs MozaiksAI's UI); only agent_text triggers are — or let the caller pass {variable} in `.context`"),
-        ));
-    }
-    let agent = at.string(map, pointer, "agent")?;
-    if !agents.iter().any(|a| a == agent) {
-        return Err(at.error(
-            &format!("{pointer}/agent"),
-            format!(
-                "{variable}: trigger agent {agent} is not an agent of agents.yaml ({})",
-                agents.join(", ")
-            ),
-        ));
-    }
+    let agent = match kind {
+        "agent_text" => {
+            let agent = at.string(map, pointer, "agent")?;
+            if !agents.iter().any(|a| a == agent) {
+                return Err(at.error(
+                    &format!("{pointer}/agent"),
+                    format!(
+                        "{variable}: trigger agent {agent} is not an agent of agents.yaml ({})",
+                        agents.join(", ")
+                    ),
+                ));
+            }
+            Some(agent.to_owned())
+        }
+        "user_text" => None,
+        "ui_response" => {
+            return Ok(ReadTrigger::Ui(UiTrigger {
+                variable: variable.to_owned(),
+                tool: at.string(map, pointer, "tool")?.to_owned(),
+                response_key: at.opt_string(map, pointer, "response_key")?.map(str::to_owned),
+                pointer: pointer.to_owned(),
+            }))
+        }
+        other => {
+            return Err(at.error(
+                &format!("{pointer}/type"),
+                format!("{variable}: trigger type `{other}` is unknown: use agent_text, user_text or ui_response"),
+            ))
+        }
+    };
     let mpointer = format!("{pointer}/match");
     let Some(matcher) = map.get("match").filter(|m| !m.is_null()) else {
         return Err(at.error(
             pointer,
-            format!("{variable}: an agent_text trigger needs `match` (equals, contains or regex)"),
+            format!("{variable}: a {kind} trigger needs `match` (equals, contains or regex)"),
         ));
     };
     let m = at.object(matcher, &mpointer)?;
     at.known(m, &mpointer, &["equals", "contains", "regex"])?;
     let trigger = Trigger {
-        agent: agent.to_owned(),
+        agent,
         equals: at.opt_string(m, &mpointer, "equals")?.map(str::to_owned),
         contains: at.opt_string(m, &mpointer, "contains")?.map(str::to_owned),
         regex: at.opt_string(m, &mpointer, "regex")?.map(str::to_owned),
@@ -1218,7 +1296,7 @@ fn read_trigger(
             format!("{variable}: `match` needs equals, contains or regex"),
         ));
     }
-    Ok(trigger)
+    Ok(ReadTrigger::Text(trigger))
 }
 
 /// A handoff target: an agent, `user` or `terminate`.
@@ -1691,33 +1769,51 @@ fn bind_tools(
                 "auto_tool_call",
                 "integration",
                 "ui",
+                "ui_contract",
             ],
         )?;
-        if at.opt_bool(fields, &pointer, "auto_tool_call")? == Some(true) {
-            return Err(at.error(
-                &format!("{pointer}/auto_tool_call"),
-                "auto_tool_call (the runtime calls the tool with the agent's structured output) cannot be translated yet; set it to false so the model calls the tool",
-            ));
-        }
         let name = at.string(fields, &pointer, "function")?;
         let agent = at.string(fields, &pointer, "agent")?;
         let tool_type = at.opt_string(fields, &pointer, "tool_type")?;
         if let Some(t) = tool_type {
-            if !matches!(t, "Agent_Tool" | "UI_Tool") {
+            if !matches!(t, "Agent_Tool" | "UI_Tool" | "UI_Surface") {
                 return Err(at.error(
                     &format!("{pointer}/tool_type"),
-                    format!("tool {name}: tool_type `{t}` is unknown: use Agent_Tool or UI_Tool"),
+                    format!("tool {name}: tool_type `{t}` is unknown: use Agent_Tool, UI_Tool or UI_Surface"),
                 ));
             }
         }
-        let auto = at
-            .opt_bool(fields, &pointer, "auto_invoke")?
-            .unwrap_or(tool_type == Some("UI_Tool"));
-        if auto {
+        let known: Vec<String> = agents.iter().map(|a| a.name.clone()).collect();
+        let Some(owner) = agents.iter_mut().find(|a| a.name == agent) else {
             return Err(at.error(
-                &format!("{pointer}/auto_invoke"),
-                format!("tool {name}: auto_invoke (the runtime calls the tool with the agent's structured output; the default of UI_Tool) cannot be translated; set auto_invoke: false so the model calls it"),
+                &format!("{pointer}/agent"),
+                format!(
+                    "tool {name}: agent {agent} is not an agent of agents.yaml ({})",
+                    known.join(", ")
+                ),
             ));
+        };
+        // MozaiksAI calls an auto tool itself with the agent's structured output
+        // (`auto_tool_call`, formerly `auto_invoke`; by default on for UI tools); an agent
+        // without a structured output has the model call it, as here.
+        let ui_type = matches!(tool_type, Some("UI_Tool" | "UI_Surface"));
+        let (auto_key, explicit) = match at.opt_bool(fields, &pointer, "auto_tool_call")? {
+            Some(value) => ("auto_tool_call", Some(value)),
+            None => ("auto_invoke", at.opt_bool(fields, &pointer, "auto_invoke")?),
+        };
+        if explicit.unwrap_or(ui_type) && owner.spec.contains_key("output_schema") {
+            return Err(at.error(
+                &format!("{pointer}/{auto_key}"),
+                format!("tool {name}: {auto_key} (MozaiksAI calls the tool itself with agent {agent}'s structured output; the default of UI tools) cannot be translated; set {auto_key}: false so the model calls it"),
+            ));
+        }
+        if ui_type && !functions.contains_key(name) {
+            let ui = ui_tool(at, fields, &pointer, name, tool_type == Some("UI_Tool"))?;
+            let list = owner.spec.entry("ui_tools").or_insert_with(|| json!([]));
+            if let Value::Array(list) = list {
+                list.push(ui);
+            }
+            continue;
         }
         let Some(function) = functions.get_mut(name) else {
             let python = at
@@ -1742,16 +1838,6 @@ fn bind_tools(
                     .or_insert_with(|| Value::String(description.to_owned()));
             }
         }
-        let known: Vec<String> = agents.iter().map(|a| a.name.clone()).collect();
-        let Some(owner) = agents.iter_mut().find(|a| a.name == agent) else {
-            return Err(at.error(
-                &format!("{pointer}/agent"),
-                format!(
-                    "tool {name}: agent {agent} is not an agent of agents.yaml ({})",
-                    known.join(", ")
-                ),
-            ));
-        };
         let list = owner.spec.entry("tools").or_insert_with(|| json!([]));
         if let Value::Array(list) = list {
             if !list.iter().any(|t| t.as_str() == Some(name)) {
@@ -1760,4 +1846,103 @@ fn bind_tools(
         }
     }
     Ok(functions)
+}
+
+/// `ui_response` triggers → the `context` of the UI tool each names: the variables its answer
+/// sets. The tool must be a `UI_Tool` of tools.yaml that this runtime answers (one without a
+/// DSL function).
+fn attach_ui_triggers(
+    dir: &Path,
+    triggers: &[UiTrigger],
+    agents: &mut [Agent],
+) -> Result<(), Error> {
+    let mut tools: Vec<&str> = Vec::new();
+    for trigger in triggers {
+        if !tools.contains(&trigger.tool.as_str()) {
+            tools.push(&trigger.tool);
+        }
+    }
+    for tool in tools {
+        let mine: Vec<&UiTrigger> = triggers.iter().filter(|t| t.tool == tool).collect();
+        let entry = agents.iter_mut().find_map(|agent| {
+            agent
+                .spec
+                .get_mut("ui_tools")?
+                .as_array_mut()?
+                .iter_mut()
+                .find(|t| t["name"] == tool && t["wait"] == true)
+        });
+        let Some(Value::Object(entry)) = entry else {
+            let first = mine
+                .first()
+                .map(|t| (t.variable.as_str(), t.pointer.as_str()));
+            let (variable, pointer) = first.unwrap_or_default();
+            return Err(LoadError::new(
+                &dir.join("context_variables.yaml"),
+                format!("{pointer}/tool"),
+                format!("{variable}: the ui_response trigger names tool {tool}, which is not a UI_Tool of tools.yaml that waits for the user's answer (one with `ui` and no DSL function)"),
+            ));
+        };
+        entry.insert("context".into(), Value::String(ui_context(&mine)));
+    }
+    Ok(())
+}
+
+/// A `UI_Tool` (the run waits for the user's answer) or `UI_Surface` (display only) without a
+/// DSL function, as an agent's `ui_tools` entry: `ui.component` and `ui.mode`, and
+/// `ui_contract`'s `payload_schema` (the model's arguments) and `actions_schema` (each
+/// action's `payload_schema` becomes its `schema`, the rest is passed to the UI as written).
+fn ui_tool(
+    at: &Place<'_>,
+    fields: &Map<String, Value>,
+    pointer: &str,
+    name: &str,
+    wait: bool,
+) -> Result<Value, Error> {
+    let ui_at = format!("{pointer}/ui");
+    let Some(ui) = fields.get("ui").filter(|u| !u.is_null()) else {
+        return Err(at.error(
+            &ui_at,
+            format!("UI tool {name} needs `ui: {{ component }}` (what the chat UI renders)"),
+        ));
+    };
+    let ui = at.object(ui, &ui_at)?;
+    at.known(
+        ui,
+        &ui_at,
+        &["component", "mode", "workflow_primitive", "realization"],
+    )?;
+    let component = at.string(ui, &ui_at, "component")?;
+    let mut tool = json!({ "name": name, "component": component, "wait": wait });
+    if let Some(mode) = at.opt_string(ui, &ui_at, "mode")? {
+        tool["mode"] = json!(mode);
+    }
+    if let Some(description) = at.opt_string(fields, pointer, "description")? {
+        tool["description"] = json!(description);
+    }
+    let contract_at = format!("{pointer}/ui_contract");
+    if let Some(contract) = fields.get("ui_contract").filter(|c| !c.is_null()) {
+        let contract = at.object(contract, &contract_at)?;
+        at.known(
+            contract,
+            &contract_at,
+            &["surface_kind", "payload_schema", "actions_schema"],
+        )?;
+        if let Some(schema) = contract.get("payload_schema").filter(|s| !s.is_null()) {
+            tool["payload_schema"] = schema.clone();
+        }
+        if let Some(actions) = contract.get("actions_schema").filter(|a| !a.is_null()) {
+            let list_at = format!("{contract_at}/actions_schema");
+            let mut out = Vec::new();
+            for (i, action) in at.list(actions, &list_at)?.iter().enumerate() {
+                let mut action = at.object(action, &format!("{list_at}/{i}"))?.clone();
+                if let Some(schema) = action.remove("payload_schema") {
+                    action.insert("schema".into(), schema);
+                }
+                out.push(Value::Object(action));
+            }
+            tool["actions"] = Value::Array(out);
+        }
+    }
+    Ok(tool)
 }

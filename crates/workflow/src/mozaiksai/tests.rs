@@ -123,7 +123,7 @@ fn derived() -> ContextVariables {
     variables.triggers.insert(
         "done".into(),
         vec![Trigger {
-            agent: "Intake".into(),
+            agent: Some("Intake".into()),
             equals: Some("NEXT".into()),
             contains: None,
             regex: None,
@@ -474,13 +474,13 @@ async fn derived_variables_read_their_triggers() {
     assert!(holds(&code, said("next")).await);
     assert!(!holds(&code, said("NEXT question")).await);
     let contains = Trigger {
-        agent: "Intake".into(),
+        agent: Some("Intake".into()),
         equals: None,
         contains: Some("ALL SET".into()),
         regex: None,
     };
     let regex = Trigger {
-        agent: "Intake".into(),
+        agent: Some("Intake".into()),
         equals: None,
         contains: None,
         regex: Some("^done\\b".into()),
@@ -776,8 +776,16 @@ fn context_variable_errors_name_the_variable() {
     assert_error(
         &error_with("context_variables.yaml", ui),
         "context_variables.yaml",
+        "/definitions/0/source/triggers/0/tool",
+        "accepted: the ui_response trigger names tool t, which is not a UI_Tool",
+    );
+    let unknown =
+        "definitions:\n- name: seen\n  source: { type: state, triggers: [ { type: on_click } ] }\n";
+    assert_error(
+        &error_with("context_variables.yaml", unknown),
+        "context_variables.yaml",
         "/definitions/0/source/triggers/0/type",
-        "accepted: a `ui_response` trigger cannot be translated",
+        "seen: trigger type `on_click` is unknown: use agent_text, user_text or ui_response",
     );
     let agent = "definitions:\n- name: done\n  source: { type: state, triggers: [ { type: agent_text, agent: Ghost, match: { equals: X } } ] }\n";
     assert_error(
@@ -854,9 +862,15 @@ fn tool_errors_name_the_place() {
     let tool = |extra: &str| {
         format!("tools:\n- {{ agent: BillingAgent, function: refund_eligibility{extra} }}\n")
     };
-    let cases: [(String, &str, &str); 4] = [
-        (tool(", tool_type: UI_Tool"), "/tools/0/auto_invoke", "cannot be translated"),
-        (tool(", auto_invoke: true"), "/tools/0/auto_invoke", "cannot be translated"),
+    // MozaiksAI calls an auto tool itself with the agent's structured output: refused for an
+    // agent that has one (TriageAgent), the model calls it otherwise (BillingAgent).
+    let auto = |extra: &str| {
+        format!("tools:\n- {{ agent: TriageAgent, function: refund_eligibility{extra} }}\n")
+    };
+    let cases: [(String, &str, &str); 5] = [
+        (auto(", tool_type: UI_Tool, ui: { component: C }"), "/tools/0/auto_invoke", "cannot be translated"),
+        (auto(", auto_invoke: true"), "/tools/0/auto_invoke", "cannot be translated"),
+        (auto(", auto_tool_call: true"), "/tools/0/auto_tool_call", "cannot be translated"),
         ("tools:\n- { agent: Ghost, function: refund_eligibility }\n".into(), "/tools/0/agent", "agent Ghost is not an agent"),
         (format!("{}lifecycle_tools: [ {{ trigger: before_agent, agent: BillingAgent, function: f }} ]\n", tool("")), "/lifecycle_tools", "cannot do"),
     ];
@@ -868,6 +882,11 @@ fn tool_errors_name_the_place() {
             message,
         );
     }
+    let loads = Scratch::sample_with(&[("tools.yaml", Some(&tool(", auto_invoke: true")))]);
+    assert!(
+        translate(&loads.folder()).is_ok(),
+        "BillingAgent has no structured output"
+    );
     let hooks = "hooks:\n- { hook_type: update_agent_state, hook_agent: IntakeAgent, filename: h.py, function: f }\n";
     assert_error(
         &error_with("hooks.yaml", hooks),

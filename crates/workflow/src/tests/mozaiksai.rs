@@ -596,3 +596,157 @@ fn output_of(result: &RunResult) -> &Value {
         other => panic!("expected completed, got {other:?}"),
     }
 }
+
+/// A folder with a `UI_Tool` (ui_contract with two actions) and a `UI_Surface`, no Python.
+fn ui_folder() -> PathBuf {
+    let dir = std::env::temp_dir()
+        .join(format!("mozaiksai-ui-{}", std::process::id()))
+        .join("Approvals");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text) in [
+        ("orchestrator.yaml", "initial_agent: ReviewAgent\nmax_turns: 6\n"),
+        ("agents.yaml", "agents:\n- name: ReviewAgent\n  system_message: Ask for approval, then show the diagram.\n"),
+        ("ui_config.yaml", "layout: {}\n"),
+        (
+            "context_variables.yaml",
+            "definitions:
+- name: approved
+  source:
+    type: state
+    default: false
+    triggers:
+    - { type: ui_response, tool: request_approval, response_key: approved }
+- name: approver
+  source: { type: state, triggers: [ { type: ui_response, tool: request_approval, response_key: meta.by } ] }
+- name: missing
+  source: { type: state, default: kept, triggers: [ { type: ui_response, tool: request_approval, response_key: nowhere } ] }
+- name: polite
+  source: { type: state, default: false, triggers: [ { type: user_text, match: { contains: please } } ] }
+agents:
+  ReviewAgent: { variables: [approved, polite] }
+",
+        ),
+        (
+            "tools.yaml",
+            "tools:
+- agent: ReviewAgent
+  file: request_approval.py
+  function: request_approval
+  description: Ask the user to approve.
+  tool_type: UI_Tool
+  auto_tool_call: false
+  ui: { component: ApprovalCard, mode: inline }
+  ui_contract:
+    surface_kind: agent_tool
+    payload_schema: { type: object, required: [title], properties: { title: { type: string } } }
+    actions_schema:
+    - { id: approve, label: Approve, payload_schema: { type: object, required: [approved], properties: { approved: { const: true } } } }
+    - { id: request_changes, label: Request Changes }
+- agent: ReviewAgent
+  file: show_diagram.py
+  function: show_diagram
+  tool_type: UI_Surface
+  ui: { component: DiagramViewer, mode: artifact }
+lifecycle_tools: []
+",
+        ),
+    ] {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    dir
+}
+
+#[tokio::test]
+async fn a_ui_tool_waits_with_its_input_request_and_the_answer_becomes_the_tools_result() {
+    let standin = OpenAiStandIn::start(vec![
+        // A payload that misses `title`: refused back to the model, not shown.
+        tool_calls(&[("c0", "request_approval", json!({}))], usage(10, 2, 0)),
+        tool_calls(
+            &[("c1", "request_approval", json!({ "title": "Ship it?" }))],
+            usage(12, 3, 0),
+        ),
+        tool_calls(
+            &[("c2", "show_diagram", json!({ "nodes": 3 }))],
+            usage(14, 3, 0),
+        ),
+        text("Approved and shown.", usage(16, 4, 0)),
+    ]);
+    let workflow = match Workflow::load_path(&ui_folder(), &options(&standin)) {
+        Ok(workflow) => workflow,
+        Err(e) => panic!("{e}"),
+    };
+    let first = workflow
+        .run(json!({ "message": "review please" }), &exec(), deadline())
+        .await;
+    let (output, state) = waiting(&first);
+    let request = &output["input_request"];
+    assert_eq!(request["tool"], "request_approval", "{output}");
+    assert_eq!(request["tool_call_id"], "c1");
+    assert_eq!(request["component"], "ApprovalCard");
+    assert_eq!(request["mode"], "inline");
+    assert_eq!(request["payload"], json!({ "title": "Ship it?" }));
+    assert_eq!(request["actions"][0]["id"], "approve");
+    assert_eq!(request["actions"][1]["label"], "Request Changes");
+    // The first, invalid call came back to the model as a tool error.
+    let requests = standin.requests();
+    let refused = last_message(&requests[1]);
+    assert_eq!(refused["role"], "tool");
+    assert!(
+        refused["content"]
+            .as_str()
+            .unwrap()
+            .contains("payload schema"),
+        "{refused}"
+    );
+    assert_eq!(requests.len(), 2, "no model call while the run waits");
+
+    // An answer that names no declared action, or breaks the action's schema, is refused.
+    for bad in [
+        json!({ "ui_response": { "action": "maybe" } }),
+        json!({ "ui_response": { "action": "approve", "approved": false } }),
+        json!({ "message": "yes" }),
+    ] {
+        let refused = resume(&workflow, state.clone(), bad.clone()).await;
+        let Outcome::Faulted(error) = &refused.outcome else {
+            panic!("{bad}: expected a fault, got {:?}", refused.outcome);
+        };
+        assert_eq!(error.status, 400, "{bad}");
+    }
+    assert_eq!(standin.requests().len(), 2);
+
+    // The user's own words set `polite` (a user_text trigger); the agent saw it.
+    assert_eq!(output["context"]["polite"], true, "{output}");
+    assert!(
+        requests[0]
+            .system()
+            .ends_with("\n\nAPPROVED: false\nPOLITE: true"),
+        "{}",
+        requests[0].system()
+    );
+
+    let answer = json!({ "action": "approve", "approved": true, "rationale": "fine", "meta": { "by": "ada" } });
+    let second = resume(&workflow, state, json!({ "ui_response": answer })).await;
+    let output = output_of(&second);
+    // The answer set the ui_response variables (a key, a dotted path; an absent key sets
+    // nothing), before the agent saw it.
+    assert_eq!(output["context"]["approved"], true, "{output}");
+    assert_eq!(output["context"]["approver"], "ada", "{output}");
+    assert_eq!(output["context"]["missing"], "kept", "{output}");
+    assert!(standin.requests()[2]
+        .system()
+        .ends_with("APPROVED: true\nPOLITE: true"));
+    assert!(output.get("input_request").is_none(), "{output}");
+    assert_eq!(
+        output["ui_surfaces"],
+        json!([{ "tool": "show_diagram", "agent": "ReviewAgent", "component": "DiagramViewer",
+                 "mode": "artifact", "payload": { "nodes": 3 } }])
+    );
+    let requests = standin.requests();
+    // The answer is the tool's result the agent sees next.
+    let seen = last_message(&requests[2]);
+    assert_eq!(seen["role"], "tool");
+    assert_eq!(seen["tool_call_id"], "c1");
+    let content: Value = serde_json::from_str(seen["content"].as_str().unwrap()).unwrap();
+    assert_eq!(content, answer);
+    assert_eq!(standin.remaining(), 0);
+}
