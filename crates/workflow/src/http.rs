@@ -373,7 +373,7 @@ fn scalar_text(value: &Value) -> String {
 }
 
 /// Header pairs from a map of names to values.
-fn header_pairs(value: &Value) -> Result<Vec<(String, String)>, String> {
+pub(crate) fn header_pairs(value: &Value) -> Result<Vec<(String, String)>, String> {
     let Value::Object(map) = value else {
         return Err("`headers` must be a map of header names to values".into());
     };

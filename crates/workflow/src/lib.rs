@@ -95,6 +95,7 @@ mod expr;
 mod http;
 mod jq_library;
 mod load;
+mod mcp;
 mod model;
 pub mod mozaiksai;
 mod openapi;

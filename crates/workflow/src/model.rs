@@ -169,6 +169,8 @@ pub(crate) enum TaskKind {
     CallHttp(Box<HttpCall>),
     /// `call: openapi`.
     CallOpenApi(Box<OpenApiCall>),
+    /// `call: mcp`.
+    CallMcp(Box<crate::mcp::McpCall>),
     /// `emit`: a CloudEvent.
     Emit(Box<Emit>),
     /// `call: agents`: a multi-agent conversation on language models.

@@ -2,7 +2,8 @@
 //! JSON pointer of the offending place.
 
 use super::{
-    Agent, AgentsCall, Condition, ModelSpec, ProviderKind, Target, Tool, ToolSpec, Transfer, UiTool,
+    Agent, AgentsCall, Condition, McpTools, ModelSpec, ProviderKind, Target, Tool, ToolSpec,
+    Transfer, UiTool,
 };
 use crate::agents::ContextTrigger;
 use crate::expr::{Position, Scope, Template};
@@ -402,6 +403,7 @@ impl Loader<'_> {
                 "description",
                 "context_variables",
                 "ui_tools",
+                "mcp_servers",
             ],
         )?;
         let name = required_str(fields, pointer, "name", "Triage")?.to_owned();
@@ -581,6 +583,39 @@ impl Loader<'_> {
                 ))
             }
         };
+        let mcp = match fields.get("mcp_servers") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    self.mcp_tools(
+                        item,
+                        &child(&child(pointer, "mcp_servers"), &i.to_string()),
+                        scope,
+                    )
+                })
+                .collect::<Result<_, _>>()?,
+            Some(other) => {
+                return Err(Invalid::new(
+                    &child(pointer, "mcp_servers"),
+                    format!(
+                    "`mcp_servers` must be a list of {{ endpoint, headers?, tools? }}; found {}",
+                    describe(other)
+                ),
+                ))
+            }
+        };
+        for (i, server) in mcp.iter().enumerate() {
+            for tool in server.allow.iter().flatten() {
+                if tool_specs.iter().any(|t: &ToolSpec| &t.name == tool) {
+                    return Err(Invalid::new(
+                        &child(&child(pointer, "mcp_servers"), &i.to_string()),
+                        format!("MCP tool `{tool}` has the name of another tool of agent `{name}`; tool names must be unique"),
+                    ));
+                }
+            }
+        }
         Ok(Agent {
             name,
             system,
@@ -595,6 +630,79 @@ impl Loader<'_> {
             max_consecutive_auto_reply,
             tool_specs: tool_specs.into_boxed_slice(),
             ui_tools: ui_tools.into_boxed_slice(),
+            mcp: mcp.into_boxed_slice(),
+        })
+    }
+
+    /// An `mcp_servers` entry: `{ endpoint, headers?, tools?, protocolVersion?, context? }`.
+    fn mcp_tools(&self, value: &Value, pointer: &str, scope: &Scope) -> Result<McpTools, Invalid> {
+        let fields = map(value, pointer, "an MCP server")?;
+        check_fields(
+            fields,
+            pointer,
+            "an MCP server",
+            &["endpoint", "headers", "tools", "protocolVersion", "context"],
+        )?;
+        let mut http = fields.clone();
+        for own in ["tools", "protocolVersion", "context"] {
+            http.remove(own);
+        }
+        let server = self.mcp_server(&http, pointer, scope)?;
+        let allow = match fields.get("tools") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(names)) => Some(
+                names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, name)| match name {
+                        Value::String(name) if !name.is_empty() => Ok(name.clone()),
+                        other => Err(Invalid::new(
+                            &child(&child(pointer, "tools"), &i.to_string()),
+                            format!("a tool name is a string; found {}", describe(other)),
+                        )),
+                    })
+                    .collect::<Result<Box<[String]>, Invalid>>()?,
+            ),
+            Some(other) => {
+                return Err(Invalid::new(
+                    &child(pointer, "tools"),
+                    format!(
+                        "`tools` lists the tool names the agent may call; found {}",
+                        describe(other)
+                    ),
+                ))
+            }
+        };
+        let protocol_version = match fields.get("protocolVersion") {
+            None | Some(Value::Null) => crate::mcp::DEFAULT_PROTOCOL.to_owned(),
+            Some(Value::String(v)) if crate::mcp::SPOKEN.contains(&v.as_str()) => v.clone(),
+            Some(other) => {
+                return Err(Invalid::new(
+                    &child(pointer, "protocolVersion"),
+                    format!(
+                        "protocol version {} is not one this runtime speaks ({})",
+                        describe(other),
+                        crate::mcp::SPOKEN.join(", ")
+                    ),
+                ))
+            }
+        };
+        let context = match fields.get("context") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                return Err(Invalid::new(
+                    &child(pointer, "context"),
+                    format!("`context` must be true or false; found {}", describe(other)),
+                ))
+            }
+        };
+        Ok(McpTools {
+            server,
+            allow,
+            protocol_version,
+            context,
+            cache: std::sync::Mutex::new(Vec::new()),
         })
     }
 

@@ -11,6 +11,12 @@
 //!           model: { provider: openai, name: gpt-4o-mini, temperature: 0.2, max_tokens: 800 }
 //!                                              # or { provider: bedrock, name: <modelId> }
 //!           tools: [ lookupOrder ]             # functions of `use.functions`
+//!           mcp_servers:                       # tools served over MCP (streamable HTTP)
+//!             - { endpoint: { uri: 'https://tools.example.com/mcp',
+//!                             authentication: { bearer: { token: '${ $secrets.tools }' } } },
+//!                 headers: { x-team: support },  # optional
+//!                 tools: [ search_orders ],      # allow-list (default: all it lists)
+//!                 context: false }               # true: the MozaiksAI tool host protocol
 //!           output_schema: { type: object }    # optional JSON Schema: structured output
 //!           max_consecutive_auto_reply: 3
 //!           context_variables: [ tier ]        # (mozaiks) its system message ends with the
@@ -58,6 +64,9 @@
 //!    function whose output is an object with a `context_variables` object merges it into the
 //!    context variables (the model sees the rest). A transfer tool hands off once the turn's
 //!    tool calls are answered (the first transfer wins);
+//!    An MCP tool (`mcp_servers`, see [`mcp_tools`]) is called with `tools/call` on the
+//!    model's arguments; its result (structured content, else its text) is the tool's result,
+//!    and its failures go back to the model as `{"error": {…}}`.
 //!    A UI tool's arguments are checked against its `payload_schema` (a mismatch goes back to
 //!    the model as the tool's result); a `wait: false` one is recorded in the output's
 //!    `ui_surfaces` and answered `{"result": "shown to the user"}`; a waiting one ends the run
@@ -120,6 +129,7 @@
 
 mod bedrock;
 mod load;
+mod mcp_tools;
 mod openai;
 mod provider;
 mod run;
@@ -197,6 +207,30 @@ pub(crate) struct Agent {
     /// `ui_tools`: tools the user answers in the chat UI (or, without `wait`, that show
     /// something there).
     pub(crate) ui_tools: Box<[UiTool]>,
+    /// `mcp_servers`: MCP servers whose tools it may call.
+    pub(crate) mcp: Box<[McpTools]>,
+}
+
+/// How long a server's `tools/list` answer is reused (per process, per URL and headers): a
+/// cache, which a changed tool list outlives by this much at most.
+pub(crate) const MCP_TOOLS_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A server's tools as listed: its URL and headers, when, and the tools.
+pub(crate) type ListedTools = (String, std::time::Instant, std::sync::Arc<[ToolSpec]>);
+
+/// An `mcp_servers` entry: the tools an agent takes from an MCP server.
+pub(crate) struct McpTools {
+    /// `endpoint` (with `authentication`) and `headers`.
+    pub(crate) server: crate::mcp::McpServer,
+    /// `tools`: the names offered to the model (all the server lists, without it).
+    pub(crate) allow: Option<Box<[String]>>,
+    /// `protocolVersion`.
+    pub(crate) protocol_version: String,
+    /// `context: true` (the MozaiksAI tool host): each call carries the conversation's context
+    /// variables, and the result's `_meta` may update them or hand off.
+    pub(crate) context: bool,
+    /// `tools/list` answers, by URL and headers: when fetched, and the tools.
+    pub(crate) cache: std::sync::Mutex<Vec<ListedTools>>,
 }
 
 /// A UI tool: the model's call is a request to the chat UI, not a function run.
@@ -299,6 +333,7 @@ pub(crate) struct ModelSpec {
 }
 
 /// A tool as offered to a model.
+#[derive(Clone)]
 pub(crate) struct ToolSpec {
     /// The tool's name.
     pub(crate) name: String,

@@ -23,11 +23,11 @@ pub(crate) struct Resume {
 
 /// Where the task's evaluations happen: its instance, `$input`, `$task` and frame.
 #[derive(Clone, Copy)]
-struct Place<'a> {
-    instance: &'a str,
-    input: &'a Val,
-    descriptor: &'a Val,
-    frame: Frame<'a>,
+pub(super) struct Place<'a> {
+    pub(super) instance: &'a str,
+    pub(super) input: &'a Val,
+    pub(super) descriptor: &'a Val,
+    pub(super) frame: Frame<'a>,
 }
 
 impl<'r> Runner<'r> {
@@ -579,12 +579,26 @@ impl<'r> Runner<'r> {
             )));
         };
         let schema_name = format!("{}_output", agent.name);
+        // The tools of its MCP servers join its own.
+        let offered: Vec<super::ToolSpec>;
+        let tools: &[super::ToolSpec] = if agent.mcp.is_empty() {
+            &agent.tool_specs
+        } else {
+            let lists = self.mcp_tool_specs(agent, &place).await?;
+            offered = agent
+                .tool_specs
+                .iter()
+                .chain(lists.iter().flat_map(|list| list.iter()))
+                .cloned()
+                .collect();
+            &offered
+        };
         let request = ChatRequest {
             model,
             spec: &agent.model,
             system: &system,
             messages,
-            tools: &agent.tool_specs,
+            tools,
             output_schema: agent
                 .output_schema
                 .as_ref()
@@ -647,6 +661,12 @@ impl<'r> Runner<'r> {
             ));
         }
         let Some(tool) = agent.tools.iter().find(|t| &t.name == name) else {
+            if let Some(answer) = self
+                .mcp_tool_call(call, agent, tool_call, conversation, &place)
+                .await?
+            {
+                return Ok(answer);
+            }
             return Ok((
                 tool_error(&WorkflowError::validation(
                     place.instance,

@@ -5,6 +5,7 @@ use super::components::authentication;
 use super::{check_fields, child, describe, map, required, required_str, Invalid, Loader};
 use crate::expr::{strip_expression, Position, Scope, Template};
 use crate::http::{parse_url, Endpoint, HttpCall, OutputFormat, UriSpec};
+use crate::mcp::{self, ClientInfo, McpCall, McpServer};
 use crate::model::{CallFunction, Emit, RunWorkflow, SubflowLink, TaskKind};
 use crate::openapi::{DocSource, OpenApiCall, Operation};
 use hyper::Method;
@@ -39,7 +40,11 @@ impl Loader<'_> {
                 let with = map(required(fields, pointer, "with")?, &with_at, "`with`")?;
                 Ok(TaskKind::Agents(Box::new(self.agents(with, pointer, scope)?)))
             }
-            "a2a" | "mcp" => Err(Invalid::new(
+            "mcp" => {
+                let with = map(required(fields, pointer, "with")?, &with_at, "`with`")?;
+                Ok(TaskKind::CallMcp(Box::new(self.mcp(with, &with_at, scope)?)))
+            }
+            "a2a" => Err(Invalid::new(
                 &child(pointer, "call"),
                 format!("task `{name}`: `call: {function}` is not supported by this runtime; call the agent or tool server with `call: http`"),
             )),
@@ -76,6 +81,178 @@ impl Loader<'_> {
                 };
                 Ok(TaskKind::CallFunction(Box::new(CallFunction { index, with })))
             }
+        }
+    }
+
+    /// `call: mcp`'s `with`.
+    fn mcp(
+        &self,
+        with: &Map<String, Value>,
+        pointer: &str,
+        scope: &Scope,
+    ) -> Result<McpCall, Invalid> {
+        check_fields(
+            with,
+            pointer,
+            "`call: mcp` arguments",
+            &[
+                "protocolVersion",
+                "method",
+                "parameters",
+                "timeout",
+                "transport",
+                "client",
+            ],
+        )?;
+        let method = required_str(with, pointer, "method", "tools/call")?;
+        if !mcp::METHODS.contains(&method) {
+            return Err(Invalid::new(
+                &child(pointer, "method"),
+                format!(
+                    "`{method}` is not an MCP method `call: mcp` sends; use one of {}",
+                    mcp::METHODS.join(", ")
+                ),
+            ));
+        }
+        let protocol_version = match with.get("protocolVersion") {
+            None | Some(Value::Null) => mcp::DEFAULT_PROTOCOL.to_owned(),
+            Some(Value::String(version)) if mcp::SPOKEN.contains(&version.as_str()) => {
+                version.clone()
+            }
+            Some(other) => {
+                return Err(Invalid::new(
+                    &child(pointer, "protocolVersion"),
+                    format!(
+                        "protocol version {} is not one this runtime speaks ({})",
+                        describe(other),
+                        mcp::SPOKEN.join(", ")
+                    ),
+                ))
+            }
+        };
+        let parameters = self.map_or_expr(with, "parameters", pointer, scope)?;
+        let timeout = with
+            .get("timeout")
+            .map(|value| {
+                self.duration(
+                    value,
+                    Position::TaskDefinition,
+                    scope,
+                    &child(pointer, "timeout"),
+                )
+            })
+            .transpose()?;
+        let client = match with.get("client") {
+            None | Some(Value::Null) => ClientInfo::default(),
+            Some(value) => {
+                let at = child(pointer, "client");
+                let fields = map(value, &at, "`client`")?;
+                check_fields(fields, &at, "`client`", &["name", "version"])?;
+                ClientInfo {
+                    name: required_str(fields, &at, "name", "synapse")?.to_owned(),
+                    version: required_str(fields, &at, "version", "1.0.0")?.to_owned(),
+                }
+            }
+        };
+        let transport_at = child(pointer, "transport");
+        let transport = map(
+            required(with, pointer, "transport")?,
+            &transport_at,
+            "`transport`",
+        )?;
+        check_fields(
+            transport,
+            &transport_at,
+            "the MCP transport",
+            &["http", "stdio", "options"],
+        )?;
+        if transport.get("stdio").is_some_and(|s| !s.is_null()) {
+            return Err(Invalid::new(
+                &child(&transport_at, "stdio"),
+                "the stdio transport starts the MCP server as a process beside the runtime, which a Lambda function does not do (no process spawning, and a server per invocation); serve it over streamable HTTP and use `transport.http`",
+            ));
+        }
+        if transport
+            .get("options")
+            .is_some_and(|o| o.as_object().is_none_or(|o| !o.is_empty()))
+        {
+            return Err(Invalid::new(
+                &child(&transport_at, "options"),
+                "transport options are not used by this runtime; remove them (set headers under `transport.http.headers`)",
+            ));
+        }
+        let http_at = child(&transport_at, "http");
+        let Some(http) = transport.get("http").filter(|h| !h.is_null()) else {
+            return Err(Invalid::new(
+                &transport_at,
+                "the MCP transport needs `http: { endpoint }`",
+            ));
+        };
+        let http = map(http, &http_at, "the HTTP transport")?;
+        let server = self.mcp_server(http, &http_at, scope)?;
+        Ok(McpCall {
+            method: method.to_owned(),
+            parameters,
+            protocol_version,
+            server,
+            timeout,
+            client,
+        })
+    }
+
+    /// An MCP server over streamable HTTP: `{ endpoint, headers? }`.
+    pub(crate) fn mcp_server(
+        &self,
+        http: &Map<String, Value>,
+        pointer: &str,
+        scope: &Scope,
+    ) -> Result<McpServer, Invalid> {
+        check_fields(
+            http,
+            pointer,
+            "the MCP HTTP transport",
+            &["endpoint", "headers"],
+        )?;
+        let endpoint = self.endpoint(
+            required(http, pointer, "endpoint")?,
+            &child(pointer, "endpoint"),
+            scope,
+        )?;
+        let headers = self.map_or_expr(http, "headers", pointer, scope)?;
+        Ok(McpServer { endpoint, headers })
+    }
+
+    /// A field that is a map (a template) or a runtime expression producing one.
+    fn map_or_expr(
+        &self,
+        with: &Map<String, Value>,
+        field: &str,
+        pointer: &str,
+        scope: &Scope,
+    ) -> Result<Option<Template>, Invalid> {
+        match with.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(value @ Value::Object(_)) => Ok(Some(self.template(
+                value,
+                Position::TaskDefinition,
+                scope,
+                &child(pointer, field),
+            )?)),
+            Some(Value::String(code)) if strip_expression(code).is_some() => {
+                Ok(Some(Template::Expr(self.expr(
+                    code,
+                    Position::TaskDefinition,
+                    scope,
+                    &child(pointer, field),
+                )?)))
+            }
+            Some(other) => Err(Invalid::new(
+                &child(pointer, field),
+                format!(
+                    "`{field}` must be a map or a runtime expression producing one; found {}",
+                    describe(other)
+                ),
+            )),
         }
     }
 

@@ -5,8 +5,10 @@
 use super::{expression_error, Frame, Runner, Stop, NULL};
 use crate::error::WorkflowError;
 use crate::http::{self, HttpCall};
+use crate::mcp::{self, McpCall, Session};
 use crate::model::CallFunction;
 use crate::openapi::{DocSource, OpenApiCall, Operation, OperationError};
+use crate::value::{from_json, to_json};
 use jaq_json::Val;
 use serde_json::Value;
 use std::sync::Arc;
@@ -96,6 +98,71 @@ impl<'r> Runner<'r> {
             })?;
         let response = self.send(&request, call.redirect, instance).await?;
         Ok(http::output(call.output, &request, &response))
+    }
+
+    /// `call: mcp`: a session (initialize, the method, the session's end) within `timeout`;
+    /// the output is the method's JSON-RPC result.
+    pub(super) async fn call_mcp(
+        &self,
+        call: &McpCall,
+        instance: &str,
+        input: &Val,
+        descriptor: &Val,
+        frame: Frame<'_>,
+    ) -> Result<Val, Stop> {
+        let fault = |e| Stop::Fault(expression_error(instance, e));
+        let (target, params, timeout) = self
+            .eval(input, &NULL, descriptor, frame.locals, |args| {
+                let target = call.server.target(input, args)?;
+                let params = match &call.parameters {
+                    None => Val::Null,
+                    Some(template) => template.eval(input, args)?,
+                };
+                let timeout = call
+                    .timeout
+                    .as_ref()
+                    .map(|t| t.eval(input, args))
+                    .transpose()?;
+                Ok((target, params, timeout))
+            })
+            .map_err(fault)?;
+        let params = to_json(&params)
+            .map_err(|message| {
+                WorkflowError::expression(instance, format!("`parameters`: {message}"))
+            })
+            .and_then(|params| {
+                mcp::params_of(params, "parameters")
+                    .map_err(|message| WorkflowError::expression(instance, message))
+            })?;
+        let url = target.url.clone();
+        let http = &self.workflow.services.http;
+        let meter = &self.shared.http;
+        let exchange = async {
+            let mut session =
+                Session::open(http, meter, target, &call.protocol_version, &call.client).await?;
+            let result = session.request(&call.method, params).await;
+            session.close().await;
+            result
+        };
+        let result = match timeout {
+            None => exchange.await,
+            Some(after) => match tokio::time::timeout(after, exchange).await {
+                Ok(result) => result,
+                Err(_elapsed) => {
+                    return Err(Stop::Fault(WorkflowError::timeout(
+                        instance,
+                        format!(
+                            "the MCP call to {} did not finish within its timeout of {} ms",
+                            http::display_url(&url),
+                            after.as_millis()
+                        ),
+                    )))
+                }
+            },
+        };
+        result
+            .map(from_json)
+            .map_err(|failure| Stop::Fault(failure.into_error(instance, &url, &call.method)))
     }
 
     /// Sends an HTTP request of a `call` task (metered); a failure faults the task at `instance`.

@@ -336,6 +336,10 @@ impl<'r> Runner<'r> {
                     .await?,
                 None,
             )),
+            TaskKind::CallMcp(call) => Ok((
+                Box::pin(self.call_mcp(call, instance, input, descriptor, frame)).await?,
+                None,
+            )),
             TaskKind::Emit(emit) => Ok((
                 self.emit(emit, instance, input, descriptor, frame.locals)?,
                 None,

@@ -363,7 +363,7 @@ impl std::ops::Deref for Shared {
 #[derive(Default)]
 pub struct Progress {
     tasks: AtomicU64,
-    http: HttpMeter,
+    pub(crate) http: HttpMeter,
     events: Mutex<Vec<Value>>,
     /// The model calls made so far (agents tasks), in the order they ended.
     pub(super) llm_calls: Mutex<Vec<LlmCall>>,

@@ -9,6 +9,8 @@ mod agents;
 mod bedrock;
 mod calls;
 mod hostile;
+mod mcp;
+pub(crate) mod mcp_server;
 mod mozaiksai;
 mod openai_standin;
 mod standin;
