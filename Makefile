@@ -29,7 +29,9 @@ test: ## every test: unit, black-box (Runtime API emulator, EventBridge via moto
 	@scripts/tools.sh test
 	@mkdir -p target
 	set -o pipefail; { $(CARGO) test --locked --workspace --lib --bins --tests --benches && $(CARGO) test --locked --workspace --doc; } 2>&1 | tee target/test-output.log
-	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "all tests: %d passed, %d failed\n", p, f }' target/test-output.log
+	set -o pipefail; cd toolhost && python3 -m unittest discover -v -s tests -t . 2>&1 | tee ../target/toolhost-test-output.log
+	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "all Rust tests: %d passed, %d failed\n", p, f }' target/test-output.log
+	@awk '/^Ran [0-9]+ test/ { n = $$2 } END { printf "tool host (Python) tests: %d ran, all passed\n", n }' target/toolhost-test-output.log
 
 build: ## release zip for Lambda (arm64) with cargo-lambda, the bundled workflows included
 	@scripts/tools.sh lambda

@@ -51,11 +51,12 @@ need_test() {
   has_module moto.server && has_module boto3 && command -v moto_server >/dev/null ||
     missing+=("moto[server]" boto3)
   has_module jsonschema && has_module rfc3339_validator || missing+=(jsonschema rfc3339-validator)
-  has_module mcp.server.mcpserver && has_module uvicorn || missing+=("mcp>=2,<3")
+  has_module mcp.server.mcpserver && has_module uvicorn && has_module httpx || missing+=("mcp>=2,<3")
+  has_module yaml || missing+=(pyyaml)
   if [ ${#missing[@]} -gt 0 ]; then
     if [ ! -x "$venv/bin/python3" ]; then
       # A new .venv replaces the system python3 on PATH: give it every module the tests use.
-      missing=(cfn-lint "moto[server]" boto3 jsonschema rfc3339-validator "mcp>=2,<3")
+      missing=(cfn-lint "moto[server]" boto3 jsonschema rfc3339-validator "mcp>=2,<3" pyyaml)
     fi
     pip_install "the tests lint template.yaml, run EventBridge and SQS on loopback, check usage events against their schemas, and run MCP servers on loopback" "${missing[@]}"
   fi

@@ -310,7 +310,20 @@ impl Config {
                 base_url: openai_base_url.unwrap_or_else(|| DEFAULT_OPENAI_BASE_URL.to_owned()),
                 api_key: openai_api_key,
             });
+        let tool_host =
+            get("MOZAIKS_TOOL_HOST_URL").map(|s| s.trim().trim_end_matches('/').to_owned());
+        if let Some(url) = &tool_host {
+            let valid = url::Url::parse(url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+            if !valid {
+                return Err(err(
+                    "MOZAIKS_TOOL_HOST_URL",
+                    "must be the tool host's http(s) base URL, such as https://abc.lambda-url.us-east-1.on.aws",
+                ));
+            }
+        }
         let engine = EngineOptions {
+            tool_host,
             llm: LlmOptions {
                 openai,
                 bedrock: bedrock_options(get)?,

@@ -199,6 +199,7 @@ fn validate(args: &[String]) -> Result<ExitCode, Usage> {
     }
     let engine = EngineOptions {
         secrets: SecretSource::Placeholders,
+        tool_host: tool_host(),
         ..EngineOptions::default()
     };
     let mut checked = Vec::new();
@@ -281,8 +282,17 @@ fn run_options() -> EngineOptions {
             ),
             ..LlmOptions::default()
         },
+        tool_host: tool_host(),
         ..EngineOptions::default()
     }
+}
+
+/// `MOZAIKS_TOOL_HOST_URL`: the MozaiksAI tool host that folders' Python tools are bound to.
+fn tool_host() -> Option<String> {
+    std::env::var("MOZAIKS_TOOL_HOST_URL")
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 fn run(args: &[String]) -> Result<ExitCode, Usage> {
@@ -478,6 +488,7 @@ fn check(args: &[String]) -> Result<ExitCode, Usage> {
     }
     let engine = EngineOptions {
         secrets: SecretSource::Placeholders,
+        tool_host: tool_host(),
         ..EngineOptions::default()
     };
     let mut rejected = 0;

@@ -26,6 +26,10 @@ pub struct EngineOptions {
     /// The language-model providers of `call: agents` tasks (the host fills it; the engine
     /// reads no environment variable for them).
     pub llm: LlmOptions,
+    /// The MozaiksAI tool host (`toolhost/`, an MCP server of a folder's Python tools): its
+    /// base URL, `https://host` serving `<base>/<Folder>/mcp`. A MozaiksAI folder's tool
+    /// without a DSL function is bound to it; without it, such a tool stops the load.
+    pub tool_host: Option<String>,
 }
 
 impl fmt::Debug for EngineOptions {
@@ -34,6 +38,7 @@ impl fmt::Debug for EngineOptions {
             .field("secrets", &self.secrets)
             .field("resolve_overrides", &self.resolve_overrides)
             .field("llm", &self.llm)
+            .field("tool_host", &self.tool_host)
             .finish()
     }
 }
@@ -312,6 +317,7 @@ mod tests {
             EngineOptions {
                 secrets: values,
                 resolve_overrides: vec![],
+                tool_host: None,
                 llm: LlmOptions {
                     openai: Some(OpenAiOptions {
                         base_url: DEFAULT_OPENAI_BASE_URL.into(),

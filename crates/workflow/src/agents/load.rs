@@ -114,7 +114,19 @@ impl Loader<'_> {
             .iter()
             .find(|h| h.targets_user())
             .map(|h| h.pointer.clone())
-            .or(ui_waits);
+            .or(ui_waits)
+            .or_else(|| {
+                // A tool host's tool may ask the user (`use_ui_tool`).
+                let agents = with.get("agents").and_then(Value::as_array)?;
+                agents.iter().enumerate().find_map(|(i, agent)| {
+                    let servers = agent.get("mcp_servers")?.as_array()?;
+                    let j = servers
+                        .iter()
+                        .position(|s| s.get("context") == Some(&Value::Bool(true)))?;
+                    let at = child(&child(pointer, "agents"), &i.to_string());
+                    Some(child(&child(&at, "mcp_servers"), &j.to_string()))
+                })
+            });
         let mut by_agent: Vec<Vec<Handoff>> = items.iter().map(|_| Vec::new()).collect();
         for handoff in handoffs {
             if let Some(mine) = by_agent.get_mut(handoff.from) {

@@ -10,8 +10,11 @@
 //!
 //! With `context: true` (the MozaiksAI tool host, `toolhost/`), a call's `_meta` carries the
 //! conversation's context variables as `mozaiks.ai/context_variables`; the result's `_meta` may
-//! hold `mozaiks.ai/context_variables` (updates, merged) and `mozaiks.ai/handoff` (the agent to
-//! hand off to, or `user` / `terminate`).
+//! hold `mozaiks.ai/context_variables` (updates, merged), `mozaiks.ai/handoff` (the agent to
+//! hand off to, or `user` / `terminate`), `mozaiks.ai/ui_surfaces` (shown, as a `UI_Surface`)
+//! and `mozaiks.ai/input_request` (`{component, mode, payload}`: the run ends `waiting` with it
+//! as its `input_request`; the resume's `ui_response` is sent back by calling the tool again
+//! with the same arguments and `mozaiks.ai/ui_responses`, the answers so far, in order).
 
 use super::provider::ToolCall;
 use super::run::Place;
@@ -30,6 +33,12 @@ use std::time::Instant;
 pub(crate) const CONTEXT_META: &str = "mozaiks.ai/context_variables";
 /// The `_meta` key of a handoff answered by a `context: true` server.
 pub(crate) const HANDOFF_META: &str = "mozaiks.ai/handoff";
+/// The `_meta` key of a `context: true` server's request for the user's answer.
+pub(crate) const INPUT_REQUEST_META: &str = "mozaiks.ai/input_request";
+/// The `_meta` key of the surfaces a `context: true` server showed.
+pub(crate) const UI_SURFACES_META: &str = "mozaiks.ai/ui_surfaces";
+/// The `_meta` key of the user's answers sent when a call is replayed.
+pub(crate) const UI_RESPONSES_META: &str = "mozaiks.ai/ui_responses";
 
 impl Runner<'_> {
     /// The server of `tools` evaluated on the task input.
@@ -160,8 +169,9 @@ impl Runner<'_> {
         Ok(specs)
     }
 
-    /// Answers a call of one of `agent`'s MCP tools; `None` when no server of the agent offers
-    /// the tool.
+    /// Answers a call of one of `agent`'s MCP tools: the tool message's content (`None` when
+    /// the run is to wait for the user, see [`Conversation::ui_replay`]) and the handoff it
+    /// asks for; `None` when no server of the agent offers the tool.
     pub(super) async fn mcp_tool_call(
         &self,
         call: &AgentsCall,
@@ -169,37 +179,101 @@ impl Runner<'_> {
         tool_call: &ToolCall,
         conversation: &mut Conversation,
         at: &Place<'_>,
-    ) -> Result<Option<(String, Option<Target>)>, Stop> {
+    ) -> Result<Option<Answer>, Stop> {
         if agent.mcp.is_empty() {
             return Ok(None);
         }
         let name = &tool_call.function.name;
         let lists = self.mcp_tool_specs(agent, at).await?;
-        let Some(index) = lists
+        let Some(server) = lists
             .iter()
             .position(|specs| specs.iter().any(|s| &s.name == name))
         else {
             return Ok(None);
         };
-        let Some(tools) = agent.mcp.get(index) else {
-            return Ok(None);
-        };
-        let refuse = |detail: String| {
-            let error = WorkflowError::validation(at.instance, detail);
-            Ok(Some((json!({ "error": error }).to_string(), None)))
-        };
         let arguments: Value = match serde_json::from_str(&tool_call.function.arguments) {
             Ok(Value::Object(arguments)) => Value::Object(arguments),
             Ok(_) => {
-                return refuse(format!(
-                    "tool `{name}`: the arguments must be a JSON object"
-                ))
+                return Ok(Some(refusal(
+                    at.instance,
+                    format!("tool `{name}`: the arguments must be a JSON object"),
+                )))
             }
-            Err(e) => return refuse(format!("tool `{name}`: the arguments are not JSON: {e}")),
+            Err(e) => {
+                return Ok(Some(refusal(
+                    at.instance,
+                    format!("tool `{name}`: the arguments are not JSON: {e}"),
+                )))
+            }
         };
-        let mut params = json!({ "name": name, "arguments": arguments });
+        let pending = Pending {
+            server,
+            tool: name.clone(),
+            tool_call_id: tool_call.id.clone(),
+            arguments,
+            answers: Vec::new(),
+        };
+        self.mcp_invoke(call, agent, pending, conversation, at)
+            .await
+            .map(Some)
+    }
+
+    /// Resumes the MCP tool call the run waited on with the user's `answer`: the call again,
+    /// with the answers so far.
+    pub(super) async fn mcp_replay(
+        &self,
+        call: &AgentsCall,
+        replay: Value,
+        answer: Value,
+        conversation: &mut Conversation,
+        at: &Place<'_>,
+    ) -> Result<(Option<String>, Option<Target>, String), Stop> {
+        let broken = || {
+            Stop::Fault(WorkflowError::runtime(
+                at.instance,
+                "the waiting MCP tool call cannot be replayed: its record is incomplete".into(),
+            ))
+        };
+        let mut pending: Pending = serde_json::from_value(replay).map_err(|_| broken())?;
+        let Some(agent) = call
+            .agent(&conversation.agent)
+            .and_then(|i| call.agents.get(i))
+        else {
+            return Err(broken());
+        };
+        if agent.mcp.get(pending.server).is_none() {
+            return Err(broken());
+        }
+        pending.answers.push(answer);
+        let id = pending.tool_call_id.clone();
+        let (content, target) = self
+            .mcp_invoke(call, agent, pending, conversation, at)
+            .await?;
+        Ok((content, target, id))
+    }
+
+    /// Calls the tool of `pending` and reads its answer.
+    async fn mcp_invoke(
+        &self,
+        call: &AgentsCall,
+        agent: &Agent,
+        pending: Pending,
+        conversation: &mut Conversation,
+        at: &Place<'_>,
+    ) -> Result<Answer, Stop> {
+        let Some(tools) = agent.mcp.get(pending.server) else {
+            return Ok(refusal(
+                at.instance,
+                format!("tool `{}` is not available", pending.tool),
+            ));
+        };
+        let name = pending.tool.clone();
+        let mut params = json!({ "name": name, "arguments": pending.arguments });
         if tools.context {
             params["_meta"] = json!({ CONTEXT_META: conversation.context_variables });
+            if !pending.answers.is_empty() {
+                params["_meta"][UI_RESPONSES_META] = Value::Array(pending.answers.clone());
+            }
         }
         let target = self.mcp_target(tools, at)?;
         let url = target.url.clone();
@@ -222,34 +296,80 @@ impl Runner<'_> {
         let result = match result {
             Ok(result) => result,
             Err(failure) => {
-                let error = tool_failure(at.instance, &failure, &url, name);
-                return Ok(Some((json!({ "error": error }).to_string(), None)));
+                let error = tool_failure(at.instance, &failure, &url, &name);
+                return Ok((Some(json!({ "error": error }).to_string()), None));
             }
         };
-        let mut target = None;
-        if tools.context {
-            let meta = &result["_meta"];
-            if let Some(Value::Object(updates)) = meta.get(CONTEXT_META) {
-                conversation
-                    .context_variables
-                    .extend(updates.iter().map(|(k, v)| (k.clone(), v.clone())));
-            }
-            if let Some(to) = meta.get(HANDOFF_META).and_then(Value::as_str) {
-                target = match to {
-                    "user" => Some(Target::User),
-                    "terminate" => Some(Target::Terminate),
-                    agent_name => call.agent(agent_name).map(Target::Agent),
-                };
-                if target.is_none() {
-                    return refuse(format!(
-                        "tool `{name}` handed off to `{}`, which is not an agent of this conversation",
-                        crate::value::truncate(to, 60)
-                    ));
-                }
+        if !tools.context {
+            return Ok((Some(mcp::tool_result_for_model(&result)), None));
+        }
+        let meta = &result["_meta"];
+        if let Some(Value::Object(updates)) = meta.get(CONTEXT_META) {
+            conversation
+                .context_variables
+                .extend(updates.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        if let Some(Value::Array(surfaces)) = meta.get(UI_SURFACES_META) {
+            for surface in surfaces {
+                conversation.ui_surfaces.push(json!({
+                    "tool": name, "agent": agent.name,
+                    "component": surface["component"], "mode": surface["mode"],
+                    "payload": surface["payload"],
+                }));
             }
         }
-        Ok(Some((mcp::tool_result_for_model(&result), target)))
+        if let Some(request @ Value::Object(_)) = meta.get(INPUT_REQUEST_META) {
+            if conversation.input_request.is_some() {
+                return Ok(refusal(at.instance, "one UI interaction at a time: this call was not shown; call it again after the user answers the first".into()));
+            }
+            conversation.input_request = Some(json!({
+                "tool": name, "tool_call_id": pending.tool_call_id, "agent": agent.name,
+                "component": request["component"], "mode": request["mode"],
+                "payload": request["payload"],
+            }));
+            conversation.ui_replay = serde_json::to_value(&pending).ok();
+            return Ok((None, None));
+        }
+        let mut target = None;
+        if let Some(to) = meta.get(HANDOFF_META).and_then(Value::as_str) {
+            target = match to {
+                "user" => Some(Target::User),
+                "terminate" => Some(Target::Terminate),
+                agent_name => call.agent(agent_name).map(Target::Agent),
+            };
+            if target.is_none() {
+                return Ok(refusal(
+                    at.instance,
+                    format!(
+                    "tool `{name}` handed off to `{}`, which is not an agent of this conversation",
+                    crate::value::truncate(to, 60)
+                ),
+                ));
+            }
+        }
+        Ok((Some(mcp::tool_result_for_model(&result)), target))
     }
+}
+
+/// A tool message's content (`None`: the run waits) and the handoff it asks for.
+pub(super) type Answer = (Option<String>, Option<Target>);
+
+/// An MCP tool call, as kept while the run waits on its UI request.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Pending {
+    /// Index into the agent's `mcp_servers`.
+    server: usize,
+    tool: String,
+    tool_call_id: String,
+    arguments: Value,
+    /// The user's answers to its `use_ui_tool` calls so far.
+    answers: Vec<Value>,
+}
+
+/// A tool call refused before it ran, as the tool's error.
+fn refusal(instance: &str, detail: String) -> Answer {
+    let error = WorkflowError::validation(instance, detail);
+    (Some(json!({ "error": error }).to_string()), None)
 }
 
 /// A failed MCP tool call as the tool's error the model reads.

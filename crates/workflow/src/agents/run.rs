@@ -1,5 +1,6 @@
 //! Running `call: agents`: the conversation loop (see the module docs of [`super`]).
 
+use super::mcp_tools::Answer;
 use super::provider::{self, ChatReply, ChatRequest, Message, ProviderError, ToolCall};
 use super::state::{Conversation, Suspension};
 use super::{Agent, AgentsCall, Condition, Target, STRUCTURED_REASKS};
@@ -48,8 +49,17 @@ impl<'r> Runner<'r> {
             descriptor,
             frame,
         };
+        // A handoff the resumed MCP tool call asked for.
+        let mut resumed_target = None;
         let mut conversation = match resume {
             None => self.open(call, place)?,
+            Some(resume) if resume.conversation.ui_replay.is_some() => {
+                let mut conversation = resume.conversation.clone();
+                resumed_target = self
+                    .ui_replay(call, &mut conversation, &resume.reply, place)
+                    .await?;
+                conversation
+            }
             Some(resume) if resume.conversation.input_request.is_some() => {
                 let mut conversation = resume.conversation.clone();
                 self.ui_answer(call, &mut conversation, &resume.reply, place)?;
@@ -89,6 +99,15 @@ impl<'r> Runner<'r> {
                 ),
             )));
         };
+        if conversation.input_request.is_some() {
+            // The replayed tool asks the user again.
+            self.hand_off(call, Target::User, &mut conversation, &mut current, place)?;
+        }
+        if let Some(target) = resumed_target {
+            if !self.hand_off(call, target, &mut conversation, &mut current, place)? {
+                return Ok(from_json(conversation.output()));
+            }
+        }
         // Handoffs in a row without a reply (`scope: pre` conditions passing it around).
         let mut silent_handoffs = 0;
         while let Some(agent) = call.agents.get(current) {
@@ -133,11 +152,13 @@ impl<'r> Runner<'r> {
                 if transfer.is_none() {
                     transfer = target;
                 }
-                conversation.messages.push(Message::Tool {
-                    tool_call_id: tool_call.id.clone(),
-                    name: tool_call.function.name.clone(),
-                    content,
-                });
+                if let Some(content) = content {
+                    conversation.messages.push(Message::Tool {
+                        tool_call_id: tool_call.id.clone(),
+                        name: tool_call.function.name.clone(),
+                        content,
+                    });
+                }
             }
             self.triggers(call, &mut conversation, place)?;
             if conversation.input_request.is_some() {
@@ -163,6 +184,51 @@ impl<'r> Runner<'r> {
             }
         }
         Ok(from_json(conversation.output()))
+    }
+
+    /// The user's answer to the MCP tool's UI request the conversation waits on (the resume
+    /// input's `ui_response`, an object): the tool called again with it; its result becomes
+    /// the tool message. Returns the handoff the tool asks for.
+    async fn ui_replay(
+        &self,
+        call: &AgentsCall,
+        conversation: &mut Conversation,
+        reply: &Val,
+        place: Place<'_>,
+    ) -> Result<Option<Target>, Stop> {
+        let answer = to_json(reply)
+            .ok()
+            .and_then(|input| input.get("ui_response").cloned());
+        let Some(answer @ Value::Object(_)) = answer else {
+            let tool = conversation
+                .input_request
+                .as_ref()
+                .and_then(|r| r["tool"].as_str())
+                .unwrap_or_default()
+                .to_owned();
+            return Err(Stop::Fault(WorkflowError::validation(
+                place.instance,
+                format!("the run waits for the user's answer to tool `{tool}`: resume with the answer as `ui_response` (an object) in the input"),
+            )));
+        };
+        let replay = conversation.ui_replay.take().unwrap_or_default();
+        let request = conversation.input_request.take();
+        let tool = request
+            .as_ref()
+            .and_then(|r| r["tool"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let (content, target, tool_call_id) = self
+            .mcp_replay(call, replay, answer, conversation, &place)
+            .await?;
+        if let Some(content) = content {
+            conversation.messages.push(Message::Tool {
+                tool_call_id,
+                name: tool,
+                content,
+            });
+        }
+        Ok(target)
     }
 
     /// The user's answer to the UI tool the conversation waits on (the resume input's
@@ -339,6 +405,7 @@ impl<'r> Runner<'r> {
             consecutive: 0,
             input_request: None,
             ui_surfaces: Vec::new(),
+            ui_replay: None,
         })
     }
 
@@ -636,8 +703,35 @@ impl<'r> Runner<'r> {
         }
     }
 
-    /// Answers one tool call: the tool message's content, and the handoff it asks for.
+    /// Answers one tool call: the tool message's content (`None`: the run waits for the
+    /// user's answer to an MCP tool's UI request), and the handoff it asks for.
     async fn tool_call(
+        &self,
+        call: &AgentsCall,
+        agent: &Agent,
+        tool_call: &ToolCall,
+        conversation: &mut Conversation,
+        place: Place<'_>,
+    ) -> Result<Answer, Stop> {
+        let name = &tool_call.function.name;
+        let own = agent.transfers.iter().any(|t| &t.tool == name)
+            || agent.tools.iter().any(|t| &t.name == name);
+        if !own {
+            if let Some(answer) = self
+                .mcp_tool_call(call, agent, tool_call, conversation, &place)
+                .await?
+            {
+                return Ok(answer);
+            }
+        }
+        let (content, target) = self
+            .function_tool_call(call, agent, tool_call, conversation, place)
+            .await?;
+        Ok((Some(content), target))
+    }
+
+    /// Answers a call of a transfer or of a DSL function tool (or of no tool of the agent).
+    async fn function_tool_call(
         &self,
         call: &AgentsCall,
         agent: &Agent,
@@ -661,12 +755,6 @@ impl<'r> Runner<'r> {
             ));
         }
         let Some(tool) = agent.tools.iter().find(|t| &t.name == name) else {
-            if let Some(answer) = self
-                .mcp_tool_call(call, agent, tool_call, conversation, &place)
-                .await?
-            {
-                return Ok(answer);
-            }
             return Ok((
                 tool_error(&WorkflowError::validation(
                     place.instance,

@@ -57,6 +57,10 @@ pub(crate) struct Conversation {
     /// What display-only UI tools showed, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) ui_surfaces: Vec<Value>,
+    /// When the run waits on an MCP tool's UI request (the tool host's `use_ui_tool`): the
+    /// call to replay with the user's answer (`{server, tool, arguments, answers}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) ui_replay: Option<Value>,
 }
 
 impl Conversation {

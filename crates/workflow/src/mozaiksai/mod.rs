@@ -288,6 +288,12 @@ fn read(dir: &Path, name: &str) -> Result<Option<(PathBuf, Value)>, Error> {
 /// Translates the MozaiksAI folder `dir` into a DSL workflow document (not yet validated:
 /// [`crate::Workflow::load_path`] loads the folder through it).
 pub fn translate(dir: &Path) -> Result<Value, Error> {
+    translate_with(dir, None)
+}
+
+/// [`translate`], with the folder's Python tools bound to the MozaiksAI tool host at
+/// `tool_host` (its base URL; the folder's endpoint is `<tool_host>/<folder name>/mcp`).
+pub fn translate_with(dir: &Path, tool_host: Option<&str>) -> Result<Value, Error> {
     let Some((orchestrator_path, orchestrator)) = read(dir, MARKER)? else {
         return Err(LoadError::new(
             dir,
@@ -378,7 +384,14 @@ pub fn translate(dir: &Path) -> Result<Value, Error> {
         None => Map::new(),
     };
     let functions = match read(dir, "tools.yaml")? {
-        Some((path, doc)) => bind_tools(&Place { file: &path }, &doc, functions, &mut agents, dir)?,
+        Some((path, doc)) => bind_tools(
+            &Place { file: &path },
+            &doc,
+            functions,
+            &mut agents,
+            dir,
+            tool_host,
+        )?,
         None => functions,
     };
     attach_ui_triggers(dir, &variables.ui_triggers, &mut agents)?;
@@ -1728,6 +1741,7 @@ fn bind_tools(
     functions: Map<String, Value>,
     agents: &mut [Agent],
     dir: &Path,
+    tool_host: Option<&str>,
 ) -> Result<Map<String, Value>, Error> {
     let mut functions = functions;
     if doc.is_null() {
@@ -1815,6 +1829,26 @@ fn bind_tools(
             }
             continue;
         }
+        if let (None, Some(host)) = (functions.get(name), tool_host) {
+            // A Python tool, served by the tool host: one MCP server per agent, its tools
+            // allowed by name, the context passed (the host's protocol).
+            let folder = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let endpoint = format!("{}/{folder}/mcp", host.trim_end_matches('/'));
+            let servers = owner.spec.entry("mcp_servers").or_insert_with(|| json!([]));
+            if let Value::Array(servers) = servers {
+                if servers.is_empty() {
+                    servers.push(json!({ "endpoint": endpoint, "tools": [], "context": true }));
+                }
+                if let Some(Value::Array(tools)) =
+                    servers.get_mut(0).and_then(|s| s.get_mut("tools"))
+                {
+                    if !tools.iter().any(|t| t.as_str() == Some(name)) {
+                        tools.push(json!(name));
+                    }
+                }
+            }
+            continue;
+        }
         let Some(function) = functions.get_mut(name) else {
             let python = at
                 .opt_string(fields, &pointer, "file")?
@@ -1823,7 +1857,7 @@ fn bind_tools(
             return Err(at.error(
                 &format!("{pointer}/function"),
                 format!(
-                    "tool {name}: {} defines no DSL function `{name}`; MozaiksAI's Python tools{python} cannot run in this runtime: define `{name}` under `functions:` in {FUNCTIONS} as a DSL task (its input.schema is the tool's arguments)",
+                    "tool {name}: {} defines no DSL function `{name}`; MozaiksAI's Python tools{python} cannot run in this runtime: serve them with the tool host (toolhost/, MOZAIKS_TOOL_HOST_URL), or define `{name}` under `functions:` in {FUNCTIONS} as a DSL task (its input.schema is the tool's arguments)",
                     functions_file.display()
                 ),
             ));

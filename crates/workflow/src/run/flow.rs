@@ -100,10 +100,10 @@ impl<'r> Runner<'r> {
         };
         let entry = Entry::Resume {
             input: from_json(saved.task_input),
-            resume: Resume {
+            resume: Box::new(Resume {
                 conversation: saved.conversation,
                 reply,
-            },
+            }),
         };
         let span = tracing::debug_span!("task", reference = &*task.reference, resumed = true);
         let (output, flow) = self.task_entry(task, entry, frame).instrument(span).await?;
@@ -191,7 +191,7 @@ impl<'r> Runner<'r> {
         let fault = |e| Stop::Fault(expression_error(instance, e));
         let (raw, resume) = match entry {
             Entry::Fresh(raw) => (raw, None),
-            Entry::Resume { input, resume } => (input, Some(resume)),
+            Entry::Resume { input, resume } => (input, Some(*resume)),
         };
         let mut descriptor = if task.uses_descriptor {
             with_entries(
@@ -359,5 +359,5 @@ enum Entry {
     /// With its raw input.
     Fresh(Val),
     /// Where it waited: its transformed input, and what it needs to go on.
-    Resume { input: Val, resume: Resume },
+    Resume { input: Val, resume: Box<Resume> },
 }

@@ -37,14 +37,36 @@ impl McpServer {
 
     /// Starts a Python script of tests/support that prints `listening on URL` when ready.
     pub fn start_script(script: &str, args: &[&str]) -> McpServer {
-        let mut child = Command::new("python3")
-            .arg(support(script))
-            .args(args)
+        let mut command = Command::new("python3");
+        command.arg(support(script)).args(args);
+        McpServer::start_command(command, script)
+    }
+
+    /// Starts the repository's tool host (`python3 -m mozaiks_toolhost DIR`, from toolhost/).
+    pub fn start_toolhost(dir: &Path) -> McpServer {
+        let toolhost = support("mcp_server.py")
+            .ancestors()
+            .nth(3)
+            .map(|root| root.join("toolhost"))
+            .unwrap_or_default();
+        let mut command = Command::new("python3");
+        command
+            .args(["-m", "mozaiks_toolhost"])
+            .arg(dir)
+            .env("PYTHONPATH", toolhost);
+        McpServer::start_command(command, "the tool host")
+    }
+
+    /// Starts `command`, which prints `listening on URL` when ready.
+    pub fn start_command(mut command: Command, script: &str) -> McpServer {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start python3 {script} ({e}): pip install mcp"));
+            .unwrap_or_else(|e| {
+                panic!("cannot start {script} with python3 ({e}): pip install mcp")
+            });
         let lines = Arc::new((Mutex::new(Vec::<String>::new()), Condvar::new()));
         for pipe in [
             child

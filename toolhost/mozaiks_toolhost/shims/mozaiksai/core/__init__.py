@@ -1,0 +1,1 @@
+"""A mozaiks-toolhost stand-in (see mozaiks_toolhost.shims)."""
