@@ -58,6 +58,13 @@ build-MozaiksRuntimeFunction: ## what `sam build` runs (BuildMethod: makefile): 
 	cp target/lambda/bootstrap/bootstrap "$(ARTIFACTS_DIR)/bootstrap"
 	cp -R workflows "$(ARTIFACTS_DIR)/workflows"
 
+build-ToolHostFunction: ## what `sam build` runs for the tool host (DeployToolHost=true): toolhost/ + workflows + its Python dependencies (arm64 wheels) into $(ARTIFACTS_DIR)
+	cp -R toolhost/mozaiks_toolhost "$(ARTIFACTS_DIR)/mozaiks_toolhost"
+	cp toolhost/lambda/run.sh "$(ARTIFACTS_DIR)/run.sh"
+	cp -R workflows "$(ARTIFACTS_DIR)/workflows"
+	python3 -m pip install --quiet --target "$(ARTIFACTS_DIR)" --platform manylinux2014_aarch64 \
+	  --implementation cp --python-version 3.12 --only-binary=:all: "mcp>=2,<3" pyyaml
+
 bench: ## benchmarks (criterion, Runtime API cold/warm vs. an echo floor, PyJWT, zip sizes) → BENCHMARKS.md
 	@scripts/tools.sh lambda
 	@scripts/bench.sh

@@ -12,7 +12,7 @@ use crate::auth::AuthConfig;
 use crate::continuation::Key;
 use crate::workflow::Redactor;
 use crate::workflow::{
-    AwsCredentials, BedrockOptions, EngineOptions, LlmOptions, OpenAiOptions,
+    AwsCredentials, BedrockOptions, EngineOptions, LlmOptions, OpenAiOptions, ToolHost,
     DEFAULT_OPENAI_BASE_URL,
 };
 
@@ -322,6 +322,17 @@ impl Config {
                 ));
             }
         }
+        let aws_iam = match get("MOZAIKS_TOOL_HOST_AUTH").as_deref().map(str::trim) {
+            None | Some("") | Some("none") => false,
+            Some("aws_iam") => true,
+            Some(_) => {
+                return Err(err(
+                    "MOZAIKS_TOOL_HOST_AUTH",
+                    "must be `none` or `aws_iam` (requests signed with the function's role, for a Function URL with AuthType AWS_IAM)",
+                ))
+            }
+        };
+        let tool_host = tool_host.map(|url| ToolHost { url, aws_iam });
         let engine = EngineOptions {
             tool_host,
             llm: LlmOptions {

@@ -135,10 +135,11 @@ fn function_may_only_put_usage_events_on_the_usage_bus_and_write_its_logs() {
         ref_to("MozaiksRuntimeLogGroup")
     );
 
-    // No other identity in the stack grants anything.
+    // No other identity in the stack grants anything (the tool host's role, when it is
+    // deployed, has a test of its own below).
     assert_eq!(
         resources_of_type(template, "AWS::IAM::Role"),
-        ["MozaiksRuntimeRole"]
+        ["MozaiksRuntimeRole", "ToolHostRole"]
     );
     for type_ in ["AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"] {
         assert!(resources_of_type(template, type_).is_empty(), "{type_}");
@@ -161,7 +162,11 @@ fn function_may_only_put_usage_events_on_the_usage_bus_and_write_its_logs() {
         // Bedrock access exists only when BedrockModelArns names models: `Fn::If`. The
         // workflow event bus's conditional grant has its own test below.
         let policy = match policy["Fn::If"].as_array().map(Vec::as_slice) {
-            Some([condition, _, _]) if condition == "HasWorkflowEventBus" => continue,
+            Some([condition, _, _])
+                if condition == "HasWorkflowEventBus" || condition == "DeploysToolHost" =>
+            {
+                continue
+            }
             Some([condition, granted, otherwise]) => {
                 assert_eq!(condition, "HasBedrockModels", "{policy}");
                 assert_eq!(otherwise, &ref_to("AWS::NoValue"), "{policy}");
@@ -469,4 +474,73 @@ fn cors_is_answered_by_the_api_for_named_origins_only() {
         );
     }
     assert_eq!(config["ExposeHeaders"], json!(["x-mozaiks-execution-id"]));
+}
+
+#[test]
+fn the_optional_tool_host_is_reachable_only_by_the_runtimes_signed_calls() {
+    let template = template();
+    // Off by default: nothing of it exists unless DeployToolHost=true.
+    assert_eq!(template["Parameters"]["DeployToolHost"]["Default"], "false");
+    assert_eq!(
+        template["Conditions"]["DeploysToolHost"],
+        json!({ "Fn::Equals": [{ "Ref": "DeployToolHost" }, "true"] })
+    );
+    for name in ["ToolHostFunction", "ToolHostRole", "ToolHostLogGroup"] {
+        assert_eq!(
+            resource(template, name)["Condition"],
+            "DeploysToolHost",
+            "{name}"
+        );
+    }
+    let host = &resource(template, "ToolHostFunction")["Properties"];
+    assert_eq!(host["FunctionUrlConfig"]["AuthType"], "AWS_IAM");
+    assert_eq!(host["Role"], arn_of("ToolHostRole"));
+    assert_eq!(host["Runtime"], "python3.12");
+    assert_eq!(host["Handler"], "run.sh");
+    assert!(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("toolhost/lambda/run.sh")
+        .is_file());
+    // Its role writes its logs and nothing else.
+    let role = &resource(template, "ToolHostRole")["Properties"];
+    let mut grants = Vec::new();
+    for policy in one_or_many(&role["Policies"]) {
+        for statement in one_or_many(&policy["PolicyDocument"]["Statement"]) {
+            for action in one_or_many(&statement["Action"]) {
+                grants.push((action.clone(), statement["Resource"].clone()));
+            }
+        }
+    }
+    assert_eq!(
+        grants,
+        [
+            (json!("logs:CreateLogStream"), arn_of("ToolHostLogGroup")),
+            (json!("logs:PutLogEvents"), arn_of("ToolHostLogGroup")),
+        ]
+    );
+    // The runtime may invoke that Function URL, signed, and only it; it is told where and how.
+    let runtime = &resource(template, "MozaiksRuntimeRole")["Properties"];
+    let invoke = one_or_many(&runtime["Policies"])
+        .into_iter()
+        .find_map(|p| match p["Fn::If"].as_array().map(Vec::as_slice) {
+            Some([condition, granted, _]) if condition == "DeploysToolHost" => {
+                Some(granted.clone())
+            }
+            _ => None,
+        })
+        .expect("a conditional invoke-tool-host policy");
+    let statements = one_or_many(&invoke["PolicyDocument"]["Statement"]);
+    assert_eq!(statements.len(), 1);
+    assert_eq!(statements[0]["Action"], "lambda:InvokeFunctionUrl");
+    assert_eq!(statements[0]["Resource"], arn_of("ToolHostFunction"));
+    assert_eq!(
+        statements[0]["Condition"],
+        json!({ "StringEquals": { "lambda:FunctionUrlAuthType": "AWS_IAM" } })
+    );
+    let variables =
+        &resource(template, "MozaiksRuntimeFunction")["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        variables["MOZAIKS_TOOL_HOST_URL"]["Fn::If"][1],
+        json!({ "Fn::GetAtt": ["ToolHostFunctionUrl", "FunctionUrl"] })
+    );
+    assert_eq!(variables["MOZAIKS_TOOL_HOST_AUTH"]["Fn::If"][1], "aws_iam");
 }

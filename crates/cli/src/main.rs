@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use mozaiks_workflow::{
     mozaiksai, EngineOptions, ExecutionInfo, LlmOptions, LoadError, OpenAiOptions, Outcome,
-    Progress, Registry, RunResult, SecretSource, Workflow, DEFAULT_OPENAI_BASE_URL,
+    Progress, Registry, RunResult, SecretSource, ToolHost, Workflow, DEFAULT_OPENAI_BASE_URL,
 };
 use serde_json::{json, Value};
 
@@ -287,12 +287,15 @@ fn run_options() -> EngineOptions {
     }
 }
 
-/// `MOZAIKS_TOOL_HOST_URL`: the MozaiksAI tool host that folders' Python tools are bound to.
-fn tool_host() -> Option<String> {
-    std::env::var("MOZAIKS_TOOL_HOST_URL")
+/// `MOZAIKS_TOOL_HOST_URL` (and `MOZAIKS_TOOL_HOST_AUTH`): the MozaiksAI tool host that
+/// folders' Python tools are bound to.
+fn tool_host() -> Option<ToolHost> {
+    let url = std::env::var("MOZAIKS_TOOL_HOST_URL")
         .ok()
         .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
+        .filter(|v| !v.is_empty())?;
+    let aws_iam = std::env::var("MOZAIKS_TOOL_HOST_AUTH").is_ok_and(|v| v.trim() == "aws_iam");
+    Some(ToolHost { url, aws_iam })
 }
 
 fn run(args: &[String]) -> Result<ExitCode, Usage> {

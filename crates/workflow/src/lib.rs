@@ -117,7 +117,7 @@ pub use error::{LoadError, WorkflowError};
 pub use model::{Workflow, WorkflowId};
 pub use options::{
     AwsCredentials, BedrockOptions, EngineOptions, LlmCallPolicy, LlmOptions, OpenAiOptions,
-    SecretSource, DEFAULT_OPENAI_BASE_URL, DEFAULT_SECRET_PREFIX,
+    SecretSource, ToolHost, DEFAULT_OPENAI_BASE_URL, DEFAULT_SECRET_PREFIX,
 };
 pub use redact::{Redactor, REDACTED};
 pub use registry::Registry;

@@ -88,6 +88,74 @@ impl Default for ClientInfo {
 pub(crate) struct Target {
     pub(crate) url: Url,
     pub(crate) headers: Vec<(String, String)>,
+    /// Requests signed with SigV4 for service `lambda` (a Function URL with `AWS_IAM` auth).
+    pub(crate) sign: Option<Signer>,
+}
+
+/// The function's AWS credentials and the region its requests are signed for.
+#[derive(Clone)]
+pub(crate) struct Signer {
+    pub(crate) credentials: crate::options::AwsCredentials,
+    pub(crate) region: String,
+}
+
+impl Target {
+    /// Signs this target's requests with the function's IAM credentials (`bedrock` options
+    /// hold them: the standard AWS variables), for the region of its Lambda Function URL
+    /// (`<id>.lambda-url.<region>.on.aws`), else the function's.
+    pub(crate) fn signed_with(
+        mut self,
+        aws: &crate::options::BedrockOptions,
+    ) -> Result<Target, McpFailure> {
+        let host = self.url.host_str().unwrap_or_default();
+        let labels: Vec<&str> = host.split('.').collect();
+        let from_url = labels
+            .iter()
+            .position(|l| *l == "lambda-url")
+            .and_then(|i| labels.get(i + 1))
+            .map(|r| (*r).to_owned());
+        let Some(region) = from_url.or_else(|| aws.region.clone()) else {
+            return Err(McpFailure::Protocol(
+                "signing with the function's IAM credentials needs a region (AWS_REGION)".into(),
+            ));
+        };
+        let Some(credentials) = aws.credentials.clone() else {
+            return Err(McpFailure::Protocol(
+                "signing with the function's IAM credentials needs them (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)".into(),
+            ));
+        };
+        self.sign = Some(Signer {
+            credentials,
+            region,
+        });
+        Ok(self)
+    }
+
+    /// `headers` with the SigV4 signature of the request added, when the target signs.
+    fn signed_headers(
+        &self,
+        method: &str,
+        mut headers: Vec<(String, String)>,
+        body: &[u8],
+    ) -> Result<Vec<(String, String)>, McpFailure> {
+        let Some(signer) = &self.sign else {
+            return Ok(headers);
+        };
+        headers.retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
+        headers.push(("host".into(), crate::aws::host_header(&self.url)));
+        let signature = crate::aws::signature_headers(
+            &signer.credentials,
+            &signer.region,
+            "lambda",
+            (method, self.url.as_str()),
+            &headers,
+            body,
+            std::time::SystemTime::now(),
+        )
+        .map_err(|e| McpFailure::Protocol(format!("signing the request failed: {e}")))?;
+        headers.extend(signature);
+        Ok(headers)
+    }
 }
 
 impl McpServer {
@@ -123,7 +191,11 @@ impl McpServer {
             .iter()
             .any(|own| name.eq_ignore_ascii_case(own))
         });
-        Ok(Target { url, headers })
+        Ok(Target {
+            url,
+            headers,
+            sign: None,
+        })
     }
 }
 
@@ -298,6 +370,9 @@ impl<'a> Session<'a> {
         let mut headers = self.target.headers.clone();
         headers.push(("mcp-session-id".into(), id.clone()));
         headers.push(("mcp-protocol-version".into(), self.version.clone()));
+        let Ok(headers) = self.target.signed_headers("DELETE", headers, b"") else {
+            return;
+        };
         let request = Request {
             method: Method::DELETE,
             url: self.target.url.clone(),
@@ -338,11 +413,13 @@ impl<'a> Session<'a> {
                 headers.push(("mcp-session-id".into(), id.clone()));
             }
         }
+        let body = Bytes::from(message.to_string());
+        let headers = self.target.signed_headers("POST", headers, &body)?;
         let request = Request {
             method: Method::POST,
             url: self.target.url.clone(),
             headers,
-            body: Some(Bytes::from(message.to_string())),
+            body: Some(body),
         };
         let response = self
             .http

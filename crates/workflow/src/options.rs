@@ -29,7 +29,17 @@ pub struct EngineOptions {
     /// The MozaiksAI tool host (`toolhost/`, an MCP server of a folder's Python tools): its
     /// base URL, `https://host` serving `<base>/<Folder>/mcp`. A MozaiksAI folder's tool
     /// without a DSL function is bound to it; without it, such a tool stops the load.
-    pub tool_host: Option<String>,
+    pub tool_host: Option<ToolHost>,
+}
+
+/// Where a MozaiksAI folder's Python tools are served (see [`EngineOptions::tool_host`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ToolHost {
+    /// The base URL: each folder's endpoint is `<url>/<Folder>/mcp`.
+    pub url: String,
+    /// Sign its requests with the function's IAM credentials (a Function URL with
+    /// `AuthType: AWS_IAM`).
+    pub aws_iam: bool,
 }
 
 impl fmt::Debug for EngineOptions {

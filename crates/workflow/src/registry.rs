@@ -62,7 +62,7 @@ impl Registry {
                     load_file(&path, format, &compiler, options, &services)?
                 }
                 Source::Folder(dir) => {
-                    let document = mozaiksai::translate_with(&dir, options.tool_host.as_deref())?;
+                    let document = mozaiksai::translate_with(&dir, options.tool_host.as_ref())?;
                     compile_document(&dir, &document, &compiler, options, &services)?
                 }
             };

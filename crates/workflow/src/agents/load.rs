@@ -653,10 +653,17 @@ impl Loader<'_> {
             fields,
             pointer,
             "an MCP server",
-            &["endpoint", "headers", "tools", "protocolVersion", "context"],
+            &[
+                "endpoint",
+                "headers",
+                "tools",
+                "protocolVersion",
+                "context",
+                "aws_iam",
+            ],
         )?;
         let mut http = fields.clone();
-        for own in ["tools", "protocolVersion", "context"] {
+        for own in ["tools", "protocolVersion", "context", "aws_iam"] {
             http.remove(own);
         }
         let server = self.mcp_server(&http, pointer, scope)?;
@@ -699,21 +706,22 @@ impl Loader<'_> {
                 ))
             }
         };
-        let context = match fields.get("context") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => *b,
-            Some(other) => {
-                return Err(Invalid::new(
-                    &child(pointer, "context"),
-                    format!("`context` must be true or false; found {}", describe(other)),
-                ))
-            }
+        let flag = |key: &str| match fields.get(key) {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(other) => Err(Invalid::new(
+                &child(pointer, key),
+                format!("`{key}` must be true or false; found {}", describe(other)),
+            )),
         };
+        let context = flag("context")?;
+        let aws_iam = flag("aws_iam")?;
         Ok(McpTools {
             server,
             allow,
             protocol_version,
             context,
+            aws_iam,
             cache: std::sync::Mutex::new(Vec::new()),
         })
     }

@@ -43,14 +43,27 @@ pub(crate) const UI_RESPONSES_META: &str = "mozaiks.ai/ui_responses";
 impl Runner<'_> {
     /// The server of `tools` evaluated on the task input.
     fn mcp_target(&self, tools: &McpTools, at: &Place<'_>) -> Result<Server, Stop> {
-        self.eval(
-            at.input,
-            &Val::Null,
-            at.descriptor,
-            at.frame.locals,
-            |args| tools.server.target(at.input, args),
-        )
-        .map_err(|e| Stop::Fault(expression_error(at.instance, e)))
+        let target = self
+            .eval(
+                at.input,
+                &Val::Null,
+                at.descriptor,
+                at.frame.locals,
+                |args| tools.server.target(at.input, args),
+            )
+            .map_err(|e| Stop::Fault(expression_error(at.instance, e)))?;
+        if !tools.aws_iam {
+            return Ok(target);
+        }
+        let url = target.url.clone();
+        target
+            .signed_with(&self.workflow.services.llm.bedrock)
+            .map_err(|failure| {
+                Stop::Fault(WorkflowError::configuration(
+                    at.instance,
+                    failure.detail(&url, "tools"),
+                ))
+            })
     }
 
     /// The tools of each of `agent`'s MCP servers (from the cache when fresh).

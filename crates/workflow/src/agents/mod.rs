@@ -16,7 +16,8 @@
 //!                             authentication: { bearer: { token: '${ $secrets.tools }' } } },
 //!                 headers: { x-team: support },  # optional
 //!                 tools: [ search_orders ],      # allow-list (default: all it lists)
-//!                 context: false }               # true: the MozaiksAI tool host protocol
+//!                 context: false,                # true: the MozaiksAI tool host protocol
+//!                 aws_iam: false }               # true: SigV4-signed (a Function URL's AWS_IAM)
 //!           output_schema: { type: object }    # optional JSON Schema: structured output
 //!           max_consecutive_auto_reply: 3
 //!           context_variables: [ tier ]        # (mozaiks) its system message ends with the
@@ -229,6 +230,9 @@ pub(crate) struct McpTools {
     /// `context: true` (the MozaiksAI tool host): each call carries the conversation's context
     /// variables, and the result's `_meta` may update them or hand off.
     pub(crate) context: bool,
+    /// `aws_iam: true`: requests signed with the function's IAM credentials (SigV4, service
+    /// `lambda`), for a tool host behind a Function URL with `AuthType: AWS_IAM`.
+    pub(crate) aws_iam: bool,
     /// `tools/list` answers, by URL and headers: when fetched, and the tools.
     pub(crate) cache: std::sync::Mutex<Vec<ListedTools>>,
 }

@@ -103,7 +103,7 @@ impl Workflow {
         let services = Arc::new(Services::new(options));
         let compiler = ExprCompiler::new();
         if path.is_dir() {
-            let document = super::mozaiksai::translate_with(path, options.tool_host.as_deref())?;
+            let document = super::mozaiksai::translate_with(path, options.tool_host.as_ref())?;
             return compile_document(path, &document, &compiler, options, &services);
         }
         load_file(

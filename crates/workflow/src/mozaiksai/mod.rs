@@ -291,9 +291,12 @@ pub fn translate(dir: &Path) -> Result<Value, Error> {
     translate_with(dir, None)
 }
 
-/// [`translate`], with the folder's Python tools bound to the MozaiksAI tool host at
-/// `tool_host` (its base URL; the folder's endpoint is `<tool_host>/<folder name>/mcp`).
-pub fn translate_with(dir: &Path, tool_host: Option<&str>) -> Result<Value, Error> {
+/// [`translate`], with the folder's Python tools bound to the MozaiksAI tool host
+/// `tool_host` (the folder's endpoint is `<url>/<folder name>/mcp`).
+pub fn translate_with(
+    dir: &Path,
+    tool_host: Option<&crate::options::ToolHost>,
+) -> Result<Value, Error> {
     let Some((orchestrator_path, orchestrator)) = read(dir, MARKER)? else {
         return Err(LoadError::new(
             dir,
@@ -1741,7 +1744,7 @@ fn bind_tools(
     functions: Map<String, Value>,
     agents: &mut [Agent],
     dir: &Path,
-    tool_host: Option<&str>,
+    tool_host: Option<&crate::options::ToolHost>,
 ) -> Result<Map<String, Value>, Error> {
     let mut functions = functions;
     if doc.is_null() {
@@ -1833,11 +1836,13 @@ fn bind_tools(
             // A Python tool, served by the tool host: one MCP server per agent, its tools
             // allowed by name, the context passed (the host's protocol).
             let folder = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            let endpoint = format!("{}/{folder}/mcp", host.trim_end_matches('/'));
+            let endpoint = format!("{}/{folder}/mcp", host.url.trim_end_matches('/'));
             let servers = owner.spec.entry("mcp_servers").or_insert_with(|| json!([]));
             if let Value::Array(servers) = servers {
                 if servers.is_empty() {
-                    servers.push(json!({ "endpoint": endpoint, "tools": [], "context": true }));
+                    servers.push(json!({
+                        "endpoint": endpoint, "tools": [], "context": true, "aws_iam": host.aws_iam,
+                    }));
                 }
                 if let Some(Value::Array(tools)) =
                     servers.get_mut(0).and_then(|s| s.get_mut("tools"))

@@ -332,3 +332,36 @@ async fn a_server_without_an_allowed_tool_or_unreachable_faults_the_task() {
         .unwrap_or_default()
         .contains("listing the tools of its MCP server failed"),);
 }
+
+#[tokio::test]
+async fn a_server_behind_aws_iam_gets_requests_signed_with_the_functions_credentials() {
+    let mut server = McpServer::start(&["--json", "--sigv4", "AKIDTOOLHOST:tool-host-secret"]);
+    let with_secret = |secret: &str, standin: &OpenAiStandIn| {
+        let mut options = options(standin);
+        options.llm.bedrock.region = Some("eu-west-1".into());
+        options.llm.bedrock.credentials = Some(AwsCredentials {
+            access_key_id: "AKIDTOOLHOST".into(),
+            secret_access_key: secret.into(),
+            session_token: None,
+        });
+        agent_with_mcp(server.url(), ", tools: [add], aws_iam: true", &options)
+    };
+    let standin = OpenAiStandIn::start(vec![
+        tool_calls(&[("c1", "add", json!({ "a": 1, "b": 2 }))], usage(5, 2, 0)),
+        text("3", usage(6, 1, 0)),
+    ]);
+    let signed = with_secret("tool-host-secret", &standin);
+    let result = run(&signed, json!({ "message": "1 + 2" })).await;
+    let out = output(&result);
+    let sum: Value = serde_json::from_str(out["messages"][2]["content"].as_str().unwrap()).unwrap();
+    assert_eq!(sum, json!({ "sum": 3 }));
+    // Signed with the wrong secret: the server refuses (403), the tools cannot be listed.
+    let wrong = with_secret("not-the-secret", &standin);
+    let error = fault(&run(&wrong, json!({ "message": "1 + 2" })).await).clone();
+    assert!(
+        error.detail.unwrap_or_default().contains("403"),
+        "the server refused the signature"
+    );
+    assert!(server.output().contains("request refused: bad signature"));
+    assert!(!format!("{:?}", server.requests(1)).contains("not-the-secret"));
+}
