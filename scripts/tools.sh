@@ -3,7 +3,7 @@
 # project's own .venv/ (made on first use; the user's Python is left alone). Prints one line per
 # thing it installs, saying why. Used by the Makefile, which puts .venv/bin first on PATH.
 #   scripts/tools.sh lambda cargo-lambda (the local Lambda emulator of `make run`)
-#   scripts/tools.sh test   cfn-lint, moto[server] + boto3, jsonschema + rfc3339-validator, mcp
+#   scripts/tools.sh test   cfn-lint, moto[server] + boto3, jsonschema + rfc3339-validator, mcp, a2a-sdk
 #   scripts/tools.sh lint   cfn-lint, rustfmt, clippy
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,12 +53,13 @@ need_test() {
   has_module jsonschema && has_module rfc3339_validator || missing+=(jsonschema rfc3339-validator)
   has_module mcp.server.mcpserver && has_module uvicorn && has_module httpx || missing+=("mcp>=2,<3")
   has_module yaml || missing+=(pyyaml)
+  has_module a2a.server.routes.jsonrpc_routes && has_module sse_starlette || missing+=("a2a-sdk[http-server]>=1.3,<2")
   if [ ${#missing[@]} -gt 0 ]; then
     if [ ! -x "$venv/bin/python3" ]; then
       # A new .venv replaces the system python3 on PATH: give it every module the tests use.
-      missing=(cfn-lint "moto[server]" boto3 jsonschema rfc3339-validator "mcp>=2,<3" pyyaml)
+      missing=(cfn-lint "moto[server]" boto3 jsonschema rfc3339-validator "mcp>=2,<3" pyyaml "a2a-sdk[http-server]>=1.3,<2")
     fi
-    pip_install "the tests lint template.yaml, run EventBridge and SQS on loopback, check usage events against their schemas, and run MCP servers on loopback" "${missing[@]}"
+    pip_install "the tests lint template.yaml, run EventBridge and SQS on loopback, check usage events against their schemas, and run MCP and A2A servers on loopback" "${missing[@]}"
   fi
 }
 

@@ -87,6 +87,7 @@
 
 #![warn(missing_docs)]
 
+mod a2a;
 mod agents;
 pub mod aws;
 mod duration;

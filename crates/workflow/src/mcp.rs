@@ -219,15 +219,20 @@ pub(crate) enum McpFailure {
 impl McpFailure {
     /// What happened, for an error's detail or a model's tool result.
     pub(crate) fn detail(&self, server: &Url, method: &str) -> String {
+        self.detail_of("MCP", server, method)
+    }
+
+    /// [`McpFailure::detail`] for a call of `protocol` (`MCP`, `A2A`).
+    pub(crate) fn detail_of(&self, protocol: &str, server: &Url, method: &str) -> String {
         let at = display_url(server);
         match self {
             McpFailure::Transport(failure) => {
                 format!(
-                    "MCP {method} at {at}: {}: {}",
+                    "{protocol} {method} at {at}: {}: {}",
                     failure.title, failure.detail
                 )
             }
-            McpFailure::Protocol(what) => format!("MCP {method} at {at}: {what}"),
+            McpFailure::Protocol(what) => format!("{protocol} {method} at {at}: {what}"),
             McpFailure::Rpc {
                 code,
                 message,
@@ -238,13 +243,13 @@ impl McpFailure {
                     .map(|d| format!(" ({})", truncate(&d.to_string(), 200)))
                     .unwrap_or_default();
                 format!(
-                    "MCP {method} at {at} answered JSON-RPC error {code}: {}{data}",
+                    "{protocol} {method} at {at} answered JSON-RPC error {code}: {}{data}",
                     truncate(message, 500)
                 )
             }
             McpFailure::Tool { text, .. } => {
                 format!(
-                    "MCP tool call at {at} answered an error: {}",
+                    "{protocol} tool call at {at} answered an error: {}",
                     truncate(text, 1000)
                 )
             }

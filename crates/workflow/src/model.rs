@@ -171,6 +171,8 @@ pub(crate) enum TaskKind {
     CallOpenApi(Box<OpenApiCall>),
     /// `call: mcp`.
     CallMcp(Box<crate::mcp::McpCall>),
+    /// `call: a2a`.
+    CallA2a(Box<crate::a2a::A2aCall>),
     /// `emit`: a CloudEvent.
     Emit(Box<Emit>),
     /// `call: agents`: a multi-agent conversation on language models.

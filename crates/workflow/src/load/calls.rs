@@ -3,6 +3,7 @@
 
 use super::components::authentication;
 use super::{check_fields, child, describe, map, required, required_str, Invalid, Loader};
+use crate::a2a::{self, A2aCall, AgentRef};
 use crate::expr::{strip_expression, Position, Scope, Template};
 use crate::http::{parse_url, Endpoint, HttpCall, OutputFormat, UriSpec};
 use crate::mcp::{self, ClientInfo, McpCall, McpServer};
@@ -30,26 +31,37 @@ impl Loader<'_> {
         match function {
             "http" => {
                 let with = map(required(fields, pointer, "with")?, &with_at, "`with`")?;
-                Ok(TaskKind::CallHttp(Box::new(self.http(with, &with_at, scope)?)))
+                Ok(TaskKind::CallHttp(Box::new(
+                    self.http(with, &with_at, scope)?,
+                )))
             }
             "openapi" => {
                 let with = map(required(fields, pointer, "with")?, &with_at, "`with`")?;
-                Ok(TaskKind::CallOpenApi(Box::new(self.openapi(with, &with_at, scope)?)))
+                Ok(TaskKind::CallOpenApi(Box::new(
+                    self.openapi(with, &with_at, scope)?,
+                )))
             }
             "agents" => {
                 let with = map(required(fields, pointer, "with")?, &with_at, "`with`")?;
-                Ok(TaskKind::Agents(Box::new(self.agents(with, pointer, scope)?)))
+                Ok(TaskKind::Agents(Box::new(
+                    self.agents(with, pointer, scope)?,
+                )))
             }
             "mcp" => {
                 let with = map(required(fields, pointer, "with")?, &with_at, "`with`")?;
-                Ok(TaskKind::CallMcp(Box::new(self.mcp(with, &with_at, scope)?)))
+                Ok(TaskKind::CallMcp(Box::new(
+                    self.mcp(with, &with_at, scope)?,
+                )))
             }
-            "a2a" => Err(Invalid::new(
-                &child(pointer, "call"),
-                format!("task `{name}`: `call: {function}` is not supported by this runtime; call the agent or tool server with `call: http`"),
-            )),
+            "a2a" => {
+                let with = map(required(fields, pointer, "with")?, &with_at, "`with`")?;
+                Ok(TaskKind::CallA2a(Box::new(
+                    self.a2a(with, &with_at, scope)?,
+                )))
+            }
             function => {
-                let Some(index) = self.components.functions.iter().position(|f| f == function) else {
+                let Some(index) = self.components.functions.iter().position(|f| f == function)
+                else {
                     let why = if function.contains('@') || function.contains("://") {
                         "functions from catalogs or URLs are not supported (everything is loaded from the bundle at init); copy the function into `use.functions`".to_owned()
                     } else {
@@ -75,13 +87,65 @@ impl Loader<'_> {
                     Some(other) => {
                         return Err(Invalid::new(
                             &with_at,
-                            format!("`with` must be a map of the function's arguments; found {}", describe(other)),
+                            format!(
+                                "`with` must be a map of the function's arguments; found {}",
+                                describe(other)
+                            ),
                         ))
                     }
                 };
-                Ok(TaskKind::CallFunction(Box::new(CallFunction { index, with })))
+                Ok(TaskKind::CallFunction(Box::new(CallFunction {
+                    index,
+                    with,
+                })))
             }
         }
+    }
+
+    /// `call: a2a`'s `with`.
+    fn a2a(
+        &self,
+        with: &Map<String, Value>,
+        pointer: &str,
+        scope: &Scope,
+    ) -> Result<A2aCall, Invalid> {
+        check_fields(
+            with,
+            pointer,
+            "`call: a2a` arguments",
+            &["method", "agentCard", "server", "parameters"],
+        )?;
+        let method = required_str(with, pointer, "method", "message/send")?;
+        if !a2a::METHODS.contains(&method) {
+            return Err(Invalid::new(
+                &child(pointer, "method"),
+                format!(
+                    "`{method}` is not an A2A method `call: a2a` sends; use one of {}",
+                    a2a::METHODS.join(", ")
+                ),
+            ));
+        }
+        let agent = match (with.get("agentCard").filter(|c| !c.is_null()), with.get("server").filter(|s| !s.is_null())) {
+            (Some(card), _) => {
+                let at = child(pointer, "agentCard");
+                let card = map(card, &at, "`agentCard` (an external resource)")?;
+                check_fields(card, &at, "`agentCard`", &["name", "endpoint"])?;
+                AgentRef::Card(self.endpoint(required(card, &at, "endpoint")?, &child(&at, "endpoint"), scope)?)
+            }
+            (None, Some(server)) => AgentRef::Server(self.endpoint(server, &child(pointer, "server"), scope)?),
+            (None, None) => {
+                return Err(Invalid::new(
+                    pointer,
+                    "`call: a2a` needs `agentCard` (the agent card's endpoint) or `server` (the agent's JSON-RPC endpoint)",
+                ))
+            }
+        };
+        let parameters = self.map_or_expr(with, "parameters", pointer, scope)?;
+        Ok(A2aCall {
+            method: method.to_owned(),
+            agent,
+            parameters,
+        })
     }
 
     /// `call: mcp`'s `with`.

@@ -378,7 +378,7 @@ fn task_kind_errors_point_at_the_place() {
         ("do: [ { a: { set: { x: 1 }, timeout: later } } ]", "/do/0/a/timeout", "no timeout named `later`"),
         ("do: [ { a: { call: missing } } ]", "/do/0/a/call", "`use.functions` has no function by that name"),
         ("do: [ { a: { call: 'log:1.0.0@global' } } ]", "/do/0/a/call", "catalogs or URLs are not supported"),
-        ("do: [ { a: { call: a2a, with: {} } } ]", "/do/0/a/call", "not supported by this runtime"),
+        ("do: [ { a: { call: a2a, with: { method: message/send } } } ]", "/do/0/a/with", "needs `agentCard`"),
         ("do: [ { a: { call: http, with: { method: get } } } ]", "/do/0/a/with/endpoint", "`endpoint` is required"),
         ("do: [ { a: { call: http, with: { method: 'g t', endpoint: 'https://x' } } } ]", "/do/0/a/with/method", "not an HTTP method"),
         ("do: [ { a: { call: http, with: { method: get, endpoint: 'x/{id}' } } } ]", "/do/0/a/with/endpoint", "not a valid URL"),

@@ -3,9 +3,10 @@
 //! when named by URL), their requests sent through the run's metered HTTP client.
 
 use super::{expression_error, Frame, Runner, Stop, NULL};
+use crate::a2a::{self, A2aCall};
 use crate::error::WorkflowError;
 use crate::http::{self, HttpCall};
-use crate::mcp::{self, McpCall, Session};
+use crate::mcp::{self, McpCall, McpFailure, Session};
 use crate::model::CallFunction;
 use crate::openapi::{DocSource, OpenApiCall, Operation, OperationError};
 use crate::value::{from_json, to_json};
@@ -163,6 +164,50 @@ impl<'r> Runner<'r> {
         result
             .map(from_json)
             .map_err(|failure| Stop::Fault(failure.into_error(instance, &url, &call.method)))
+    }
+
+    /// `call: a2a`: the agent found (its card fetched when named by one), the method sent; the
+    /// output is the JSON-RPC result (a stream's: every result, in order).
+    pub(super) async fn call_a2a(
+        &self,
+        call: &A2aCall,
+        instance: &str,
+        input: &Val,
+        descriptor: &Val,
+        frame: Frame<'_>,
+    ) -> Result<Val, Stop> {
+        let (resolved, params) = self
+            .eval(input, &NULL, descriptor, frame.locals, |args| {
+                let resolved = call.resolve(input, args)?;
+                let params = match &call.parameters {
+                    None => Val::Null,
+                    Some(template) => template.eval(input, args)?,
+                };
+                Ok((resolved, params))
+            })
+            .map_err(|e| Stop::Fault(expression_error(instance, e)))?;
+        let params = to_json(&params)
+            .map_err(|message| {
+                WorkflowError::expression(instance, format!("`parameters`: {message}"))
+            })
+            .and_then(|params| {
+                mcp::params_of(params, "parameters")
+                    .map_err(|message| WorkflowError::expression(instance, message))
+            })?
+            .unwrap_or_else(|| serde_json::json!({}));
+        let params = call.params(params);
+        let http = &self.workflow.services.http;
+        a2a::call(http, &self.shared.http, call, resolved, params)
+            .await
+            .map(from_json)
+            .map_err(|(failure, url)| {
+                let mut error =
+                    WorkflowError::runtime(instance, failure.detail_of("A2A", &url, &call.method));
+                if let McpFailure::Transport(transport) = &failure {
+                    error.status = transport.status;
+                }
+                Stop::Fault(error)
+            })
     }
 
     /// Sends an HTTP request of a `call` task (metered); a failure faults the task at `instance`.

@@ -336,6 +336,10 @@ impl<'r> Runner<'r> {
                     .await?,
                 None,
             )),
+            TaskKind::CallA2a(call) => Ok((
+                Box::pin(self.call_a2a(call, instance, input, descriptor, frame)).await?,
+                None,
+            )),
             TaskKind::CallMcp(call) => Ok((
                 Box::pin(self.call_mcp(call, instance, input, descriptor, frame)).await?,
                 None,

@@ -5,6 +5,7 @@
 //! OpenAI-compatible server for agent tasks (also the Bedrock Converse stand-in of `bedrock`),
 //! `mozaiksai` drives the bundled MozaiksAI sample's conversation with it.
 
+mod a2a;
 mod agents;
 mod bedrock;
 mod calls;
