@@ -2,8 +2,8 @@
 //! JSON pointer of the offending place.
 
 use super::{
-    Agent, AgentsCall, Condition, McpTools, ModelSpec, ProviderKind, Target, Tool, ToolSpec,
-    Transfer, UiTool,
+    Agent, AgentsCall, Condition, McpTools, ModelSpec, ProviderKind, Selection, SpeakerSelection,
+    Target, Tool, ToolSpec, Transfer, UiTool,
 };
 use crate::agents::ContextTrigger;
 use crate::expr::{Position, Scope, Template};
@@ -59,7 +59,12 @@ impl Loader<'_> {
                 "reply_context",
                 "max_turns",
                 "context_triggers",
+                "speaker_selection",
             ],
+        )?;
+        let selection = speaker_selection(
+            with.get("speaker_selection"),
+            &child(pointer, "speaker_selection"),
         )?;
         let context_triggers = self.context_triggers(
             with.get("context_triggers"),
@@ -116,6 +121,12 @@ impl Loader<'_> {
             .map(|h| h.pointer.clone())
             .or(ui_waits)
             .or_else(|| {
+                // A selection that may pick the user.
+                let user = with.get("speaker_selection")?.get("user")?;
+                (user == &Value::Bool(true))
+                    .then(|| child(&child(pointer, "speaker_selection"), "user"))
+            })
+            .or_else(|| {
                 // A tool host's tool may ask the user (`use_ui_tool`).
                 let agents = with.get("agents").and_then(Value::as_array)?;
                 agents.iter().enumerate().find_map(|(i, agent)| {
@@ -136,7 +147,7 @@ impl Loader<'_> {
         let mut agents = Vec::with_capacity(items.len());
         for (index, (item, mine)) in items.iter().zip(by_agent).enumerate() {
             let at = child(&agents_at, &index.to_string());
-            agents.push(self.agent(item, &at, mine, scope)?);
+            agents.push(self.agent(item, &at, mine, scope, selection.is_some())?);
         }
         let initial_agent = match with.get("initial_agent") {
             None => 0,
@@ -202,6 +213,7 @@ impl Loader<'_> {
             context,
             max_turns,
             waits_at,
+            selection,
         })
     }
 
@@ -398,6 +410,7 @@ impl Loader<'_> {
         pointer: &str,
         handoffs: Vec<Handoff>,
         scope: &Scope,
+        selects: bool,
     ) -> Result<Agent, Invalid> {
         let fields = map(value, pointer, "an agent")?;
         check_fields(
@@ -435,6 +448,10 @@ impl Loader<'_> {
             }
             (None, Some(sections)) => prompt_sections(sections, &child(pointer, "prompt_sections"))?,
         };
+        let description = fields
+            .get("description")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         if let Some(description) = fields.get("description") {
             if !description.is_string() {
                 return Err(Invalid::new(
@@ -507,7 +524,12 @@ impl Loader<'_> {
         let mut transfers = Vec::new();
         let mut pre = Vec::new();
         let mut post = Vec::new();
-        let mut after_work = Target::Terminate;
+        // Under a pattern, the selection picks when no handoff of the agent's decides.
+        let mut after_work = if selects {
+            Target::Select
+        } else {
+            Target::Terminate
+        };
         for handoff in handoffs {
             match handoff.kind {
                 HandoffKind::Model {
@@ -525,7 +547,7 @@ impl Loader<'_> {
                     let description = description.unwrap_or_else(|| match target {
                         Target::User => "Hand the conversation back to the user, who must answer before it goes on.".to_owned(),
                         Target::Terminate => "End the conversation.".to_owned(),
-                        Target::Agent(_) => format!("Transfer the conversation to {target_name}."),
+                        Target::Agent(_) | Target::Select => format!("Transfer the conversation to {target_name}."),
                     });
                     tool_specs.push(ToolSpec {
                         name: tool.clone(),
@@ -630,6 +652,7 @@ impl Loader<'_> {
         }
         Ok(Agent {
             name,
+            description,
             system,
             context_variables: context_variables.into_boxed_slice(),
             model,
@@ -1177,4 +1200,57 @@ impl Loader<'_> {
             spec,
         ))
     }
+}
+
+/// `speaker_selection`: `auto`, `round_robin` or `random`, or `{ mode, user?, model? }`.
+fn speaker_selection(
+    value: Option<&Value>,
+    pointer: &str,
+) -> Result<Option<SpeakerSelection>, Invalid> {
+    let (mode, fields) = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(mode)) => (mode.as_str(), None),
+        Some(Value::Object(fields)) => {
+            check_fields(fields, pointer, "`speaker_selection`", &["mode", "user", "model"])?;
+            (required_str(fields, pointer, "mode", "auto")?, Some(fields))
+        }
+        Some(other) => {
+            return Err(Invalid::new(
+                pointer,
+                format!("`speaker_selection` must be auto, round_robin, random or {{ mode, user?, model? }}; found {}", describe(other)),
+            ))
+        }
+    };
+    let mode = match mode {
+        "auto" => Selection::Auto,
+        "round_robin" => Selection::RoundRobin,
+        "random" => Selection::Random,
+        other => {
+            return Err(Invalid::new(
+                pointer,
+                format!("speaker selection `{other}` is unknown: use auto (a model picks), round_robin or random"),
+            ))
+        }
+    };
+    let user = match fields.and_then(|f| f.get("user")) {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(user)) => *user,
+        Some(other) => {
+            return Err(Invalid::new(
+                &child(pointer, "user"),
+                format!("`user` must be true or false; found {}", describe(other)),
+            ))
+        }
+    };
+    let model = match fields.and_then(|f| f.get("model")) {
+        None | Some(Value::Null) => ModelSpec {
+            provider: ProviderKind::OpenAi,
+            name: None,
+            temperature: None,
+            top_p: None,
+            max_tokens: None,
+        },
+        Some(value) => model(value, &child(pointer, "model"))?,
+    };
+    Ok(Some(SpeakerSelection { mode, user, model }))
 }

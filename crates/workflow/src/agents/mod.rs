@@ -40,6 +40,9 @@
 //!       context_triggers:                      # (mozaiks) set once true, never reset
 //!         - { variable: ready, when: '${ .messages[-1].content == "NEXT" }' }
 //!       max_turns: 10
+//!       speaker_selection: { mode: auto, user: false, model: { name: gpt-4o-mini } }
+//!                                              # (AG2 patterns) auto | round_robin | random:
+//!                                              # who speaks when no handoff decides
 //! ```
 //!
 //! **Load.** Everything is checked when the workflow loads, each error naming its JSON pointer:
@@ -169,6 +172,8 @@ pub(crate) struct AgentsCall {
     /// The task's index in the top-level `do` list, when the conversation can hand back to the
     /// user (so the run can wait there and resume).
     pub(crate) waits_at: Option<usize>,
+    /// `speaker_selection`.
+    pub(crate) selection: Option<SpeakerSelection>,
 }
 
 impl AgentsCall {
@@ -182,6 +187,8 @@ impl AgentsCall {
 pub(crate) struct Agent {
     /// `name`.
     pub(crate) name: String,
+    /// `description` (what a speaker selection reads of it).
+    pub(crate) description: Option<String>,
     /// The system message: `instructions`, or the `prompt_sections` joined.
     pub(crate) system: String,
     /// `context_variables`: the context variables whose current values its system message
@@ -301,6 +308,30 @@ pub(crate) enum Target {
     User,
     /// The conversation ends.
     Terminate,
+    /// The task's `speaker_selection` picks (the default `after_work` under a pattern).
+    Select,
+}
+
+/// `speaker_selection` (AG2's AutoPattern, RoundRobinPattern, RandomPattern): who speaks next
+/// when no handoff decides.
+pub(crate) struct SpeakerSelection {
+    /// How.
+    pub(crate) mode: Selection,
+    /// `user: true`: the user is a candidate (the run waits when picked).
+    pub(crate) user: bool,
+    /// `model`: the model that picks (`auto`); default: the host's default model.
+    pub(crate) model: ModelSpec,
+}
+
+/// How the next speaker is picked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Selection {
+    /// A model reads the conversation and names the next speaker, as AG2's group manager does.
+    Auto,
+    /// The next agent in declaration order (then the user, with `user: true`), round and round.
+    RoundRobin,
+    /// Any other candidate, at random.
+    Random,
 }
 
 /// Which provider serves an agent.

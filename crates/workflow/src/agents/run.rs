@@ -177,6 +177,19 @@ impl<'r> Runner<'r> {
                         .map(|_| agent.after_work),
                 },
             };
+            let next = match next {
+                // `max_turns` reached: nobody is picked (no model call for nothing).
+                Some(Target::Select)
+                    if call.max_turns.is_some_and(|max| conversation.turns >= max) =>
+                {
+                    Some(Target::Terminate)
+                }
+                Some(Target::Select) => Some(
+                    self.select_speaker(call, &conversation, current, place)
+                        .await?,
+                ),
+                other => other,
+            };
             if let Some(target) = next {
                 if !self.hand_off(call, target, &mut conversation, &mut current, place)? {
                     break;
@@ -488,7 +501,8 @@ impl<'r> Runner<'r> {
         place: Place<'_>,
     ) -> Result<bool, Stop> {
         match target {
-            Target::Terminate => Ok(false),
+            // A selection that picked nobody (see `select_speaker`) ends the conversation.
+            Target::Terminate | Target::Select => Ok(false),
             Target::Agent(index) => {
                 *current = index;
                 conversation.agent = call
@@ -522,6 +536,150 @@ impl<'r> Runner<'r> {
                     "the conversation hands back to the user, so the run would wait, but this task runs inside a sub-workflow or function; only a task of the top-level `do` of the invoked workflow can wait".into(),
                 ))),
             },
+        }
+    }
+
+    /// The next speaker under the task's `speaker_selection` (AG2's patterns), after agent
+    /// `current` spoke: in turn, at random, or named by a model that reads the conversation
+    /// (AG2's group manager prompt). A model's answer naming no candidate falls back to the next
+    /// in turn, as AG2 does after its attempts; the call is metered as agent `speaker_selection`.
+    async fn select_speaker(
+        &self,
+        call: &AgentsCall,
+        conversation: &Conversation,
+        current: usize,
+        place: Place<'_>,
+    ) -> Result<Target, Stop> {
+        let Some(selection) = &call.selection else {
+            return Ok(Target::Terminate);
+        };
+        let count = call.agents.len() + usize::from(selection.user);
+        let in_turn = |from: usize| {
+            let next = (from + 1) % count.max(1);
+            if next == call.agents.len() {
+                Target::User
+            } else {
+                Target::Agent(next)
+            }
+        };
+        match selection.mode {
+            super::Selection::RoundRobin => Ok(in_turn(current)),
+            super::Selection::Random => {
+                if count <= 1 {
+                    return Ok(Target::Agent(current));
+                }
+                // Any candidate but the one who just spoke: 74 random bits of a UUIDv7.
+                let random = u64::from_le_bytes(
+                    uuid::Uuid::now_v7().as_bytes()[8..16]
+                        .try_into()
+                        .unwrap_or_default(),
+                );
+                let pick = (current + 1 + (random % (count as u64 - 1)) as usize) % count;
+                Ok(if pick == call.agents.len() {
+                    Target::User
+                } else {
+                    Target::Agent(pick)
+                })
+            }
+            super::Selection::Auto => {
+                let mut names: Vec<&str> = call.agents.iter().map(|a| a.name.as_str()).collect();
+                if selection.user {
+                    names.push("user");
+                }
+                let roles: Vec<String> = call
+                    .agents
+                    .iter()
+                    .map(|a| {
+                        let about = a
+                            .description
+                            .clone()
+                            .unwrap_or_else(|| truncate(&a.system, 300));
+                        format!("{}: {}", a.name, about)
+                    })
+                    .chain(selection.user.then(|| {
+                        "user: the person in the conversation, who answers when asked".to_owned()
+                    }))
+                    .collect();
+                let list = format!("[{}]", names.join(", "));
+                let system = format!(
+                    "You are in a role play game. The following roles are available:\n{}.\nRead the following conversation.\nThen select the next role from {list} to play. Only return the role.",
+                    roles.join("\n")
+                );
+                let mut messages = conversation.messages.clone();
+                messages.push(Message::User {
+                    content: format!("Read the above conversation. Then select the next role from {list} to play. Only return the role."),
+                });
+                let services = &self.workflow.services;
+                let Some(model) = selection
+                    .model
+                    .name
+                    .as_deref()
+                    .or(services.llm.default_model.as_deref())
+                else {
+                    return Err(Stop::Fault(WorkflowError::configuration(
+                        place.instance,
+                        "the speaker selection names no model and the host sets no default model (MOZAIKS_DEFAULT_MODEL)".into(),
+                    )));
+                };
+                let request = ChatRequest {
+                    model,
+                    spec: &selection.model,
+                    system: &system,
+                    messages: &messages,
+                    tools: &[],
+                    output_schema: None,
+                };
+                let started_at = SystemTime::now();
+                let reply = match provider::chat(
+                    services,
+                    selection.model.provider,
+                    &request,
+                    place.frame.limit.until,
+                )
+                .await
+                {
+                    Ok(reply) => reply,
+                    Err(ProviderError::Configuration(message)) => {
+                        return Err(Stop::Fault(WorkflowError::configuration(
+                            place.instance,
+                            message,
+                        )))
+                    }
+                    Err(ProviderError::Communication(failure)) => {
+                        return Err(Stop::Fault(failure.into_error(place.instance)))
+                    }
+                };
+                lock(&self.shared.llm_calls).push(LlmCall {
+                    model: model.to_owned(),
+                    provider: selection.model.provider.name().to_owned(),
+                    agent: "speaker_selection".to_owned(),
+                    prompt_tokens: reply.usage.prompt_tokens,
+                    completion_tokens: reply.usage.completion_tokens,
+                    total_tokens: reply.usage.total_tokens,
+                    cached_tokens: reply.usage.cached_tokens,
+                    started_at,
+                    ended_at: SystemTime::now(),
+                });
+                let answer = reply.content.unwrap_or_default();
+                let answer = answer
+                    .trim()
+                    .trim_matches(|c: char| c == '"' || c == '\'' || c == '.');
+                // The name answered, else the one name the answer mentions.
+                let picked = names.iter().position(|n| *n == answer).or_else(|| {
+                    let mentioned: Vec<usize> = names
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, n)| answer.contains(**n))
+                        .map(|(i, _)| i)
+                        .collect();
+                    (mentioned.len() == 1).then(|| mentioned[0])
+                });
+                Ok(match picked {
+                    Some(i) if i == call.agents.len() => Target::User,
+                    Some(i) => Target::Agent(i),
+                    None => in_turn(current),
+                })
+            }
         }
     }
 
@@ -747,7 +905,7 @@ impl<'r> Runner<'r> {
                     .get(index)
                     .map_or("another agent", |a| a.name.as_str()),
                 Target::User => "the user",
-                Target::Terminate => "the end of the conversation",
+                Target::Terminate | Target::Select => "the end of the conversation",
             };
             return Ok((
                 json!({ "result": format!("Transferred to {to}.") }).to_string(),

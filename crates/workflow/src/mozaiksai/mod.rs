@@ -13,7 +13,7 @@
 //! | `orchestrator.yaml` `workflow_name` (absent: the folder's name, as MozaiksAI names it; letters, digits, `-` and `_`) | `document.name`; `document.namespace` is `namespace` or `mozaiks`, `document.version` is `version` or `1.0.0`; `description` → `document.summary` |
 //! | `initial_agent`, `max_turns` | the same |
 //! | `initial_message` | `initial_message: ${ .message // "<initial_message>" }` and `reply_message: ${ .message }`: the input's `message` is the user's message (first turn and every reply); without one the first turn uses the orchestrator's, and a resume faults (without `initial_message`: `initial_message: ${ .message }`) |
-//! | `orchestration_pattern` | `DefaultPattern` (explicit handoffs) and `ag2_network` translate; with a `transition_graph.yaml` any value is a label, as in MozaiksAI; other patterns without one (`AutoPattern`, `RoundRobinPattern`, …: the next speaker chosen by a model or by turn) are rejected |
+//! | `orchestration_pattern` | `DefaultPattern` (explicit handoffs) and `ag2_network` translate; `AutoPattern`, `RoundRobinPattern`, `RandomPattern` → `speaker_selection` `auto` (a model names the next speaker, with AG2's group manager prompt), `round_robin`, `random` (the user a candidate with `human_in_the_loop: true`), applied whenever an agent's own handoffs do not decide; with a `transition_graph.yaml` any value is a label, as in MozaiksAI; `ManualPattern` is rejected |
 //! | `agents.yaml` `agents` (a list, or a mapping of name → agent, taken in name order), `name`, `prompt_sections` / `system_message` (empty `prompt_sections` defer to `system_message`), `max_consecutive_auto_reply`, `llm_config` (`model`, `temperature`, `max_tokens`, `api_type`) | `name`, `prompt_sections` / `instructions`, `max_consecutive_auto_reply`, `model` (`provider` from `api_type`, default `openai`) |
 //! | `handoffs.yaml` `handoff_rules` | `handoffs`, in order: `after_work` → `{from, after_work}` (a repeated one: the last stands, as MozaiksAI keeps it); `condition` + `expression` → `{from, to, when}` (the condition in jq, `condition_scope: pre` → `scope: pre`, `post`/`after`/none → after the reply); `condition` + `string_llm` → `{from, to, description}` (the model decides); no `condition_type`: `expression` when the condition reads a variable (`${…}`) or is a YAML boolean, else `string_llm`; `true`/`false`/`null` in conditions are Python's `True`/`False`/`None` |
 //! | `transition_graph.yaml` `transition_rules` (the current format) | `handoffs`: each speaker's `condition` rules in order (`context_equals` → `when: <variable> == <condition_value>`, `context_expression` → the expression in jq), then its first `after_turn` as `after_work`; no rule that holds ends the run (`terminate`), a rule to `user` (or `user_proxy`, any case) makes it wait; `TerminateTarget` needs `target_agent: terminate`; `tool_called` and model-decided conditions are rejected with the reason; both routing files in one folder are an error |
@@ -497,6 +497,9 @@ pub fn translate_with(
         "context".into(),
         Value::String(variables.context_expression()),
     );
+    if let Some(selection) = &orchestrator.selection {
+        with.insert("speaker_selection".into(), selection.clone());
+    }
     if let Some(max_turns) = orchestrator.max_turns {
         with.insert("max_turns".into(), json!(max_turns));
     }
@@ -530,6 +533,8 @@ struct Orchestrator {
     initial_agent: String,
     initial_message: Option<String>,
     max_turns: Option<u64>,
+    /// AG2's AutoPattern, RoundRobinPattern, RandomPattern: the task's `speaker_selection`.
+    selection: Option<Value>,
 }
 
 impl Orchestrator {
@@ -612,15 +617,31 @@ impl Orchestrator {
         // With a transition graph, MozaiksAI routes by it and the pattern is a label
         // (`ag2_network`, or a patternbook name); without one, only DefaultPattern's explicit
         // handoffs translate.
+        let human_in_the_loop = at.opt_bool(map, "", "human_in_the_loop")?.unwrap_or(false);
+        let mut selection = None;
         if let Some(pattern) = at.opt_string(map, "", "orchestration_pattern")? {
-            if pattern != "DefaultPattern" && pattern != "ag2_network" && !routed_by_graph {
-                return Err(at.error(
-                    "/orchestration_pattern",
-                    format!("orchestration pattern {pattern} cannot be translated: a `call: agents` task runs explicit handoffs, as AG2's DefaultPattern does; use DefaultPattern with handoff rules"),
-                ));
-            }
+            let mode = match pattern {
+                "DefaultPattern" | "ag2_network" => None,
+                _ if routed_by_graph => None,
+                "AutoPattern" => Some("auto"),
+                "RoundRobinPattern" => Some("round_robin"),
+                "RandomPattern" => Some("random"),
+                "ManualPattern" => {
+                    return Err(at.error(
+                        "/orchestration_pattern",
+                        "ManualPattern (the user picks every next speaker in MozaiksAI's UI) cannot be translated; use AutoPattern, or explicit handoffs to `user` with DefaultPattern",
+                    ))
+                }
+                other => {
+                    return Err(at.error(
+                        "/orchestration_pattern",
+                        format!("orchestration pattern {other} is unknown: use DefaultPattern, AutoPattern, RoundRobinPattern, RandomPattern or ag2_network"),
+                    ))
+                }
+            };
+            // As AG2's patterns do: the user is a candidate when a human is in the loop.
+            selection = mode.map(|mode| json!({ "mode": mode, "user": human_in_the_loop }));
         }
-        at.opt_bool(map, "", "human_in_the_loop")?;
         // Who opens the conversation (AgentDriven, UserDriven, BackendOnly): on this runtime
         // the caller decides, by invoking with or without a user message; the value is checked.
         for key in ["startup_mode", "workflow_startup_mode"] {
@@ -648,6 +669,7 @@ impl Orchestrator {
                 .opt_string(map, "", "initial_message")?
                 .map(str::to_owned),
             max_turns: at.opt_count(map, "", "max_turns")?,
+            selection,
         })
     }
 }

@@ -635,11 +635,12 @@ registry:
 
 #[test]
 fn orchestrator_errors_name_the_place() {
-    let cases: [(&str, &str, &str); 7] = [
+    let cases: [(&str, &str, &str); 8] = [
         ("workflow_name: Customer Intake\ninitial_agent: IntakeAgent\n", "/workflow_name", "cannot be a workflow name"),
         ("workflow_name: W\ninitial_agent: IntakeAgent\nworkflow_startup_mode: Sometimes\n", "/workflow_startup_mode", "`Sometimes` is unknown: use AgentDriven, UserDriven or BackendOnly"),
         ("workflow_name: W\ninitial_agent: Nobody\n", "/initial_agent", "initial_agent Nobody is not an agent of agents.yaml (IntakeAgent, TriageAgent, BillingAgent)"),
-        ("workflow_name: W\ninitial_agent: IntakeAgent\norchestration_pattern: AutoPattern\n", "/orchestration_pattern", "AutoPattern cannot be translated"),
+        ("workflow_name: W\ninitial_agent: IntakeAgent\norchestration_pattern: ManualPattern\n", "/orchestration_pattern", "ManualPattern (the user picks"),
+        ("workflow_name: W\ninitial_agent: IntakeAgent\norchestration_pattern: SwarmPattern\n", "/orchestration_pattern", "SwarmPattern is unknown"),
         ("workflow_name: W\ninitial_agent: IntakeAgent\nmax_turns: 0\n", "/max_turns", "at least 1"),
         ("workflow_name: W\ninitial_agent: IntakeAgent\nmax_turn: 3\n", "/max_turn", "unknown key `max_turn`"),
         ("workflow_name: W\ninitial_agent: IntakeAgent\nversion: [1]\n", "/version", "semantic version"),

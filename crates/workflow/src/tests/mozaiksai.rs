@@ -750,3 +750,105 @@ async fn a_ui_tool_waits_with_its_input_request_and_the_answer_becomes_the_tools
     assert_eq!(content, answer);
     assert_eq!(standin.remaining(), 0);
 }
+
+/// A folder in AG2's AutoPattern (mozaiks-core's format): no handoffs; after each reply a model
+/// names the next speaker.
+fn auto_folder() -> PathBuf {
+    let dir = std::env::temp_dir()
+        .join(format!("mozaiksai-auto-{}", std::process::id()))
+        .join("Subscription_Desk");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text) in [
+        (
+            "orchestrator.yaml",
+            "max_turns: 3\nstartup_mode: AgentDriven\norchestration_pattern: AutoPattern\nhuman_in_the_loop: false\ninitial_agent: Assistant\n",
+        ),
+        (
+            "agents.yaml",
+            "agents:\n- name: Assistant\n  description: Answers questions about plans.\n  system_message: You help with subscriptions.\n- name: Billing\n  description: Handles invoices.\n  system_message: You handle invoices.\n",
+        ),
+    ] {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    dir
+}
+
+#[tokio::test]
+async fn an_auto_pattern_lets_a_model_pick_each_next_speaker_until_max_turns() {
+    let standin = OpenAiStandIn::start(vec![
+        text("Which invoice?", usage(10, 3, 0)),
+        // The selection: the model names Billing (with some noise around the name).
+        text("\"Billing\"", usage(30, 1, 0)),
+        text("Invoice 7 is paid.", usage(20, 5, 0)),
+        // A name that is no candidate: the next in turn (Assistant) speaks.
+        text("Nobody", usage(31, 1, 0)),
+        text("Anything else?", usage(22, 3, 0)),
+    ]);
+    let workflow = match Workflow::load_path(&auto_folder(), &options(&standin)) {
+        Ok(workflow) => workflow,
+        Err(e) => panic!("{e}"),
+    };
+    let result = workflow
+        .run(json!({ "message": "my invoice" }), &exec(), deadline())
+        .await;
+    let output = output_of(&result);
+    let speakers: Vec<&str> = output["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    assert_eq!(speakers, ["Assistant", "Billing", "Assistant"], "{output}");
+    let requests = standin.requests();
+    // The selection's prompt lists the roles with their descriptions, then asks for one.
+    let selector = &requests[1];
+    assert!(selector
+        .system()
+        .contains("Assistant: Answers questions about plans."));
+    assert!(selector
+        .system()
+        .contains("select the next role from [Assistant, Billing]"));
+    assert!(selector.tool_names().is_empty());
+    // Selections are metered as their own model calls.
+    let agents: Vec<&str> = result.llm_calls.iter().map(|c| c.agent.as_str()).collect();
+    assert_eq!(
+        agents,
+        [
+            "Assistant",
+            "speaker_selection",
+            "Billing",
+            "speaker_selection",
+            "Assistant"
+        ]
+    );
+    assert_eq!(standin.remaining(), 0);
+}
+
+#[tokio::test]
+async fn round_robin_takes_turns_and_hands_to_the_user_when_it_is_a_candidate() {
+    let standin = OpenAiStandIn::start(vec![
+        text("A speaks", usage(1, 1, 0)),
+        text("B speaks", usage(1, 1, 0)),
+    ]);
+    let body = "document: { dsl: '1.0.3', namespace: t, name: rr, version: '1.0.0' }\ndo:\n- chat:\n    call: agents\n    with:\n      agents: [ { name: A, instructions: a }, { name: B, instructions: b } ]\n      speaker_selection: { mode: round_robin, user: true }\n      initial_message: '${ .message }'\n";
+    let workflow = match Workflow::parse_with(Path::new("rr.yaml"), body, &options(&standin)) {
+        Ok(workflow) => workflow,
+        Err(e) => panic!("{e}"),
+    };
+    let result = workflow
+        .run(json!({ "message": "go" }), &exec(), deadline())
+        .await;
+    let (output, _state) = waiting(&result);
+    let speakers: Vec<&str> = output["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    assert_eq!(speakers, ["A", "B"], "A, B, then the user: the run waits");
+    assert_eq!(standin.remaining(), 0);
+    assert!(result
+        .llm_calls
+        .iter()
+        .all(|c| c.agent != "speaker_selection"));
+}
